@@ -1,0 +1,116 @@
+//! The standard command line of every peer executable.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, FromArgMatches};
+
+use crate::error::{Error, Result};
+use crate::instance::{Builder, Instance};
+use crate::placement::{Module, Peer};
+use crate::wire::DEFAULT_MAX_FRAME;
+
+/// The flags every peer executable understands.
+#[derive(Debug, Clone, Args)]
+pub struct InstanceArgs {
+    /// Accept connections from tied peers on this address, e.g. 127.0.0.1:4000
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000`; repeat for several
+    #[arg(long, value_name = "PEER=ADDR", value_parser = parse_connect)]
+    pub connect: Vec<(String, SocketAddr)>,
+
+    /// Directory with the cluster credentials, created by `loci credentials init DIR`
+    #[arg(long, value_name = "DIR", env = "LOCI_CREDENTIALS", default_value = "loci-credentials")]
+    pub credentials: PathBuf,
+
+    /// Do not check certificates: anyone can connect. For local experiments only
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Name of this instance, shown to remotes and in logs [default: PEER-PID]
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Log filter, e.g. `info`, `debug` or `loci=trace,warn`
+    #[arg(long, value_name = "FILTER", env = "LOCI_LOG", default_value = "info")]
+    pub log_level: String,
+
+    /// Largest frame accepted or sent, in bytes; a larger incoming frame closes its connection
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME)]
+    pub max_frame_bytes: usize,
+
+    /// A remote silent for this long (no data, no keep-alive) counts as gone, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub idle_timeout_ms: u64,
+
+    /// How long to keep dialling `--connect` targets and waiting for Single ties, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub connect_timeout_ms: u64,
+}
+
+fn parse_connect(value: &str) -> std::result::Result<(String, SocketAddr), String> {
+    let (peer, addr) = value.split_once('=').ok_or_else(|| format!("expected PEER=ADDR, e.g. registry=127.0.0.1:4000, got `{value}`"))?;
+    let addr = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{addr}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{addr}` resolves to no address"))?;
+    Ok((peer.trim().to_owned(), addr))
+}
+
+impl InstanceArgs {
+    /// Parses the process's command line for peer `P`; `--help` describes the peer and its ties.
+    pub fn parse_for<P: Peer>() -> Self {
+        let spec = &P::Module::SPEC;
+        let command = clap::Command::new(P::NAME).bin_name(P::NAME.to_lowercase())
+            .about(format!("The `{}` peer of the `{}` multitier module (ties: {}).", P::NAME, spec.name, spec.describe_ties(P::INDEX)));
+        let matches = Self::augment_args(command).get_matches();
+        match Self::from_arg_matches(&matches) {
+            Ok(args) => args,
+            Err(error) => error.exit(),
+        }
+    }
+
+    /// A builder configured by these flags.
+    pub fn builder<P: Peer>(&self) -> Builder<P> {
+        let mut builder = Instance::<P>::builder()
+            .max_frame_bytes(self.max_frame_bytes)
+            .idle_timeout(Duration::from_millis(self.idle_timeout_ms))
+            .connect_timeout(Duration::from_millis(self.connect_timeout_ms));
+        builder = if self.insecure { builder.insecure() } else { builder.credentials(self.credentials.clone()) };
+        if let Some(addr) = self.listen {
+            builder = builder.listen(addr);
+        }
+        if let Some(name) = &self.name {
+            builder = builder.name(name.clone());
+        }
+        for (peer, addr) in &self.connect {
+            builder = builder.connect(peer.clone(), *addr);
+        }
+        builder
+    }
+
+    /// Installs a `tracing` subscriber on stderr with `--log-level` (once per process).
+    pub fn init_logging(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+    }
+}
+
+/// Runs an instance of peer `P` configured from the command line, on a single-threaded
+/// tokio runtime, until its `main` returns, Ctrl-C, or the loss of a `Single` remote.
+///
+/// A peer executable's whole `main.rs` can be `fn main() -> loci::Result<()> { loci::run::<app::Node>() }`.
+pub fn run<P: Peer>() -> Result<()> {
+    let args = InstanceArgs::parse_for::<P>();
+    args.init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Io)?;
+    let outcome = runtime.block_on(args.builder::<P>().run());
+    if let Err(error) = &outcome {
+        tracing::error!("{} \"{}\" stopped: {error}", P::NAME, args.name.as_deref().unwrap_or("-"));
+    }
+    outcome
+}

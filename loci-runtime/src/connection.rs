@@ -1,0 +1,364 @@
+//! Drives one QUIC connection: the handshake, then a reader that dispatches frames and a
+//! writer that batches queued frames into few large writes.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+
+use crate::core::{lock, unsubscribe, Connection, Outbound};
+use crate::credentials::CLUSTER_SERVER_NAME;
+use crate::here::Here;
+use crate::placement::{EventSink, Peer};
+use crate::remote::RemoteInfo;
+use crate::wire::{self, decode_frame, encode_frame, Failure, Header, Hello, Refusal, ReplyStatus};
+
+/// QUIC application close codes.
+pub(crate) const CLOSE_SHUTDOWN: u32 = 0;
+const CLOSE_REFUSED: u32 = 1;
+const CLOSE_PROTOCOL: u32 = 2;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frames queued per connection before senders wait (calls) or drop (events).
+const SEND_QUEUE: usize = 4096;
+/// The writer stops gathering queued frames into one write past this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
+
+type FrameReader = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
+
+/// Why a connection attempt did not produce a connection.
+#[derive(Debug)]
+pub(crate) enum DialError {
+    /// The remote (or this side) refused it by rule; retrying will not help.
+    Refused(String),
+    /// The network or TLS failed; `retry` says whether trying again may help.
+    Failed { reason: String, retry: bool },
+}
+
+fn frame_reader(recv: quinn::RecvStream, max_frame: usize) -> FrameReader {
+    FramedRead::new(recv, LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max_frame).new_codec())
+}
+
+fn describe_close(error: &quinn::ConnectionError) -> String {
+    match error {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            let reason = String::from_utf8_lossy(&close.reason);
+            match close.error_code.into_inner() {
+                code if code == u64::from(CLOSE_REFUSED) => format!("refused: {reason}"),
+                code if code == u64::from(CLOSE_PROTOCOL) => format!("protocol violation: {reason}"),
+                _ if reason.is_empty() => "closed by the remote".to_owned(),
+                _ => format!("closed by the remote: {reason}"),
+            }
+        }
+        quinn::ConnectionError::TimedOut => "timed out (no packets within the idle timeout)".to_owned(),
+        quinn::ConnectionError::LocallyClosed => "closed locally".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn is_refusal(error: &quinn::ConnectionError) -> bool {
+    matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_REFUSED))
+}
+
+async fn write_hello(send: &mut quinn::SendStream, hello: Hello) -> Result<(), String> {
+    let mut buf = BytesMut::new();
+    encode_frame(&mut buf, &Header::Hello(hello), &[]).map_err(|e| e.to_string())?;
+    send.write_all(&buf).await.map_err(|e| e.to_string())
+}
+
+/// Reads the remote's hello. Errors are `(reason, refused_by_remote)`.
+async fn read_hello(quic: &quinn::Connection, frames: &mut FrameReader) -> Result<Hello, (String, bool)> {
+    let closed = |quic: &quinn::Connection, fallback: String| match quic.close_reason() {
+        Some(error) => (describe_close(&error), is_refusal(&error)),
+        None => (fallback, false),
+    };
+    let frame = match tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()).await {
+        Err(_) => return Err(("no handshake within 5 s".to_owned(), false)),
+        Ok(None) => return Err(closed(quic, "the remote closed the stream during the handshake".to_owned())),
+        Ok(Some(Err(error))) => {
+            // Give a close frame that raced the stream error a moment to arrive.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Err(closed(quic, error.to_string()));
+        }
+        Ok(Some(Ok(frame))) => frame,
+    };
+    match decode_frame(frame.freeze()) {
+        Ok((Header::Hello(hello), _)) => Ok(hello),
+        Ok((other, _)) => Err((format!("expected a hello, got {other:?}"), false)),
+        Err(error) => Err((format!("malformed hello: {error}"), false)),
+    }
+}
+
+fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Refusal) -> String {
+    let reason = refusal.to_string();
+    tracing::warn!(%addr, "{local} refused a connection: {reason}");
+    quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
+    reason
+}
+
+/// Connects to `addr`, expecting peer `expected`, and starts driving the connection.
+pub(crate) async fn dial<P: Peer>(here: &Here<P>, endpoint: &quinn::Endpoint, expected: u16, addr: SocketAddr) -> Result<(), DialError> {
+    let core = &here.core;
+    let connecting = endpoint
+        .connect(addr, CLUSTER_SERVER_NAME)
+        .map_err(|e| DialError::Failed { reason: e.to_string(), retry: false })?;
+    let quic = connecting.await.map_err(|error| match &error {
+        quinn::ConnectionError::TimedOut => DialError::Failed { reason: describe_close(&error), retry: true },
+        quinn::ConnectionError::TransportError(_) | quinn::ConnectionError::ConnectionClosed(_) => DialError::Failed {
+            reason: format!("TLS handshake failed ({error}); check that both sides use credentials of the same cluster CA (--credentials)"),
+            retry: false,
+        },
+        _ => DialError::Failed { reason: describe_close(&error), retry: false },
+    })?;
+    let (mut send, recv) = quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
+    let mut frames = frame_reader(recv, core.max_frame);
+    write_hello(&mut send, Hello::new(core.spec, core.local, core.instance, &core.name))
+        .await
+        .map_err(|reason| DialError::Failed { reason, retry: true })?;
+    let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, refused)| {
+        if refused {
+            DialError::Refused(reason)
+        } else {
+            DialError::Failed { reason, retry: false }
+        }
+    })?;
+    let (peer, multiplicity) = wire::handshake::admit(core.spec, core.local, &hello)
+        .map_err(|refusal| DialError::Refused(refuse(&quic, core.local_name(), addr, &refusal)))?;
+    if peer != expected {
+        let reason = format!(
+            "expected a {} at {addr} but found a {}; check the `--connect` flag",
+            core.spec.peer_name(expected),
+            hello.peer
+        );
+        quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
+        return Err(DialError::Refused(reason));
+    }
+    start::<P>(here, quic, hello, peer, multiplicity, frames, send).map_err(DialError::Refused)
+}
+
+/// Completes the handshake of an incoming connection and starts driving it.
+pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
+    let addr = incoming.remote_address();
+    let local = here.core.local_name();
+    let quic = match incoming.await {
+        Ok(quic) => quic,
+        Err(error) => {
+            tracing::warn!(%addr, "{local} refused a connection: TLS handshake failed: {error}");
+            return;
+        }
+    };
+    let (mut send, recv) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, quic.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(error)) => {
+            tracing::debug!(%addr, "connection ended before its handshake: {}", describe_close(&error));
+            return;
+        }
+        Err(_) => {
+            quic.close(CLOSE_PROTOCOL.into(), b"no handshake within 5 s");
+            return;
+        }
+    };
+    let core = &here.core;
+    let mut frames = frame_reader(recv, core.max_frame);
+    let hello = match read_hello(&quic, &mut frames).await {
+        Ok(hello) => hello,
+        Err((reason, _)) => {
+            tracing::warn!(%addr, "{local} dropped a connection during the handshake: {reason}");
+            quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
+            return;
+        }
+    };
+    let (peer, multiplicity) = match wire::handshake::admit(core.spec, core.local, &hello) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            refuse(&quic, local, addr, &refusal);
+            return;
+        }
+    };
+    if let Err(reason) = write_hello(&mut send, Hello::new(core.spec, core.local, core.instance, &core.name)).await {
+        tracing::debug!(%addr, "connection ended during the handshake: {reason}");
+        return;
+    }
+    if let Err(reason) = start::<P>(&here, quic, hello, peer, multiplicity, frames, send) {
+        tracing::debug!(%addr, "{reason}");
+    }
+}
+
+fn start<P: Peer>(
+    here: &Here<P>,
+    quic: quinn::Connection,
+    hello: Hello,
+    peer: u16,
+    multiplicity: crate::spec::Multiplicity,
+    frames: FrameReader,
+    send: quinn::SendStream,
+) -> Result<(), String> {
+    let core = &here.core;
+    let info = Arc::new(RemoteInfo {
+        id: core.next_connection_id(),
+        peer,
+        peer_name: core.spec.peer_name(peer),
+        name: hello.name,
+        addr: quic.remote_address(),
+    });
+    let (out, queue) = mpsc::channel(SEND_QUEUE);
+    let connection = Arc::new(Connection::new(info, hello.instance, multiplicity, quic.clone(), out));
+    let writer = tokio::spawn(write_frames(send, queue));
+    if let Err(refusal) = core.register(Arc::clone(&connection)) {
+        writer.abort();
+        return Err(refuse(&quic, core.local_name(), connection.info.addr, &refusal));
+    }
+    tracing::info!(remote = %connection.info, "remote joined");
+    let here = here.clone();
+    tokio::spawn(async move {
+        let reason = read_frames(&here, &connection, frames).await;
+        here.core.unregister(&connection, &reason);
+        writer.abort();
+    });
+    Ok(())
+}
+
+/// Encodes one frame into the batch; a header that cannot be encoded is logged and skipped.
+fn push_frame(batch: &mut BytesMut, frame: &Outbound) {
+    let mark = batch.len();
+    if let Err(error) = encode_frame(batch, &frame.header, &frame.payload) {
+        batch.truncate(mark);
+        tracing::warn!(%error, "dropped a frame that could not be encoded");
+    }
+}
+
+async fn write_frames(mut send: quinn::SendStream, mut queue: mpsc::Receiver<Outbound>) {
+    let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+    while let Some(first) = queue.recv().await {
+        push_frame(&mut batch, &first);
+        while batch.len() < BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(next) => push_frame(&mut batch, &next),
+                Err(_) => break,
+            }
+        }
+        if send.write_chunk(batch.split().freeze()).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+}
+
+/// Reads and dispatches frames until the connection ends; returns why it ended.
+async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut frames: FrameReader) -> String {
+    let quic = &connection.quic;
+    let violation = |reason: String| {
+        tracing::warn!(remote = %connection.info, "closing the connection: protocol violation: {reason}");
+        quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
+        format!("protocol violation: {reason}")
+    };
+    loop {
+        let frame = match frames.next().await {
+            Some(Ok(frame)) => frame.freeze(),
+            Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                return violation(format!("oversized frame (limit {} bytes)", here.core.max_frame));
+            }
+            Some(Err(_)) | None => {
+                let reason = quic.close_reason().map_or_else(|| "the remote finished its stream".to_owned(), |e| describe_close(&e));
+                quic.close(CLOSE_SHUTDOWN.into(), b"stream ended");
+                return reason;
+            }
+        };
+        let (header, payload) = match decode_frame(frame) {
+            Ok(decoded) => decoded,
+            Err(error) => return violation(format!("malformed frame: {error}")),
+        };
+        match header {
+            Header::Call { id, item } => serve_call(here, connection, id, item, payload),
+            Header::Reply { id, status } => match connection.take_pending(id) {
+                Some(waiter) => {
+                    let _ = waiter.send(Ok((status, payload)));
+                }
+                None => return violation(format!("reply to call {id}, which is not waiting")),
+            },
+            Header::Subscribe { item } => {
+                if let Err(reason) = serve_subscribe(here, connection, item) {
+                    return violation(reason);
+                }
+            }
+            Header::Unsubscribe { item } => unsubscribe(connection, item),
+            Header::Event { item } => {
+                if let Err(error) = connection.deliver(item, &payload) {
+                    return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
+                }
+            }
+            Header::Hello(_) => return violation("a second hello".to_owned()),
+        }
+    }
+}
+
+fn encode_failure(failure: &Failure) -> Bytes {
+    postcard::to_allocvec(failure).map(Bytes::from).unwrap_or_default()
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+fn serve_call<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, id: u64, item: u16, args: Bytes) {
+    let served = P::__serve_call(here, item, args);
+    let connection = Arc::clone(connection);
+    let max_frame = here.core.max_frame;
+    tokio::spawn(async move {
+        let outcome = match served {
+            Ok(future) => match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(panic) => Err(Failure::Panicked(panic_message(panic.as_ref()))),
+            },
+            Err(failure) => Err(failure),
+        };
+        let (status, payload) = match outcome {
+            Ok(result) if result.len() > max_frame.saturating_sub(32) => (
+                ReplyStatus::Failed,
+                encode_failure(&Failure::Unencodable(format!(
+                    "the result is {} bytes, over the frame limit of {max_frame} bytes",
+                    result.len()
+                ))),
+            ),
+            Ok(result) => (ReplyStatus::Ok, Bytes::from(result)),
+            Err(failure) => (ReplyStatus::Failed, encode_failure(&failure)),
+        };
+        connection.send(Header::Reply { id, status }, payload).await;
+    });
+}
+
+/// Occurrences dropped because a subscriber's send queue was full, over all connections.
+static DROPPED_OCCURRENCES: AtomicU64 = AtomicU64::new(0);
+
+fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: u16) -> Result<(), String> {
+    if lock(&connection.served).contains_key(&item) {
+        return Ok(());
+    }
+    let weak: Weak<Connection> = Arc::downgrade(connection);
+    let sink: EventSink = Arc::new(move |payload| {
+        if let Some(connection) = weak.upgrade() {
+            if !connection.try_send(Header::Event { item }, payload) {
+                let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(remote = %connection.info, dropped, "send queue full: dropped event occurrences for a slow subscriber");
+                }
+            }
+        }
+    });
+    let observation = P::__serve_subscribe(here, item, sink)
+        .ok_or_else(|| format!("subscription to item {item}, which is no event placed on {}", P::NAME))?;
+    if let Some(previous) = lock(&connection.served).insert(item, observation) {
+        previous.cancel();
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! The state one instance shares between its connections and its user-facing handles.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::error::{Error, RemoteError};
+use crate::reactive::{Event, Observation};
+use crate::remote::RemoteInfo;
+use crate::spec::{ModuleSpec, Multiplicity};
+use crate::wire::{Failure, Header, ItemId, Refusal, ReplyStatus};
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Delivers an incoming event payload; an error means the payload was malformed.
+pub(crate) type EventRoute = Arc<dyn Fn(&Arc<RemoteInfo>, &Bytes) -> Result<(), postcard::Error> + Send + Sync>;
+
+/// One frame waiting for the connection's writer.
+pub(crate) struct Outbound {
+    pub header: Header,
+    pub payload: Bytes,
+}
+
+type PendingReply = oneshot::Sender<Result<(ReplyStatus, Bytes), RemoteError>>;
+
+/// One live connection to a remote instance.
+pub(crate) struct Connection {
+    pub info: Arc<RemoteInfo>,
+    pub instance: u64,
+    pub multiplicity: Multiplicity,
+    pub quic: quinn::Connection,
+    out: mpsc::Sender<Outbound>,
+    /// `None` once the connection is closed, so no call can wait on it afterwards.
+    pending: Mutex<Option<HashMap<u64, PendingReply>>>,
+    next_call: AtomicU64,
+    /// Where incoming occurrences of each item go, keyed by route id to stay idempotent.
+    routes: Mutex<HashMap<ItemId, Vec<(u64, EventRoute)>>>,
+    /// The events this side forwards to the remote because it subscribed.
+    pub(crate) served: Mutex<HashMap<ItemId, Observation>>,
+}
+
+impl Connection {
+    pub fn new(
+        info: Arc<RemoteInfo>,
+        instance: u64,
+        multiplicity: Multiplicity,
+        quic: quinn::Connection,
+        out: mpsc::Sender<Outbound>,
+    ) -> Self {
+        Connection {
+            info,
+            instance,
+            multiplicity,
+            quic,
+            out,
+            pending: Mutex::new(Some(HashMap::new())),
+            next_call: AtomicU64::new(0),
+            routes: Mutex::new(HashMap::new()),
+            served: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Queues a frame without waiting; `false` if the queue is full or the connection is gone.
+    pub fn try_send(&self, header: Header, payload: Bytes) -> bool {
+        self.out.try_send(Outbound { header, payload }).is_ok()
+    }
+
+    /// Queues a frame, waiting for room; `false` if the connection is gone.
+    pub async fn send(&self, header: Header, payload: Bytes) -> bool {
+        self.out.send(Outbound { header, payload }).await.is_ok()
+    }
+
+    /// Sends a call and waits for its reply.
+    pub async fn call(&self, item: ItemId, item_name: &'static str, args: Bytes) -> Result<(ReplyStatus, Bytes), RemoteError> {
+        let disconnected = || RemoteError::Disconnected { remote: self.info.to_string(), item: item_name };
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        match lock(&self.pending).as_mut() {
+            Some(pending) => pending.insert(id, tx),
+            None => return Err(disconnected()),
+        };
+        if !self.send(Header::Call { id, item }, args).await {
+            self.take_pending(id);
+            return Err(disconnected());
+        }
+        rx.await.unwrap_or_else(|_| Err(disconnected()))
+    }
+
+    /// Removes the waiter of call `id`, if any.
+    pub fn take_pending(&self, id: u64) -> Option<PendingReply> {
+        lock(&self.pending).as_mut()?.remove(&id)
+    }
+
+    /// Fails every waiting call and refuses new ones.
+    pub fn fail_pending(&self) {
+        let pending = lock(&self.pending).take();
+        for (_, waiter) in pending.into_iter().flatten() {
+            let _ = waiter.send(Err(RemoteError::Disconnected { remote: self.info.to_string(), item: "?" }));
+        }
+    }
+
+    /// Adds a route for incoming occurrences of `item`; subscribes on the first one.
+    pub fn add_route(&self, route_id: u64, item: ItemId, route: EventRoute) {
+        let first = {
+            let mut routes = lock(&self.routes);
+            let entry = routes.entry(item).or_default();
+            if entry.iter().any(|(id, _)| *id == route_id) {
+                return;
+            }
+            entry.push((route_id, route));
+            entry.len() == 1
+        };
+        if first && !self.try_send(Header::Subscribe { item }, Bytes::new()) {
+            tracing::warn!(remote = %self.info, "could not subscribe: the connection's send queue is full or closed");
+        }
+    }
+
+    /// Delivers an incoming occurrence to every route of `item`.
+    pub fn deliver(&self, item: ItemId, payload: &Bytes) -> Result<(), postcard::Error> {
+        let routes: Vec<EventRoute> = lock(&self.routes)
+            .get(&item)
+            .map(|routes| routes.iter().map(|(_, route)| Arc::clone(route)).collect())
+            .unwrap_or_default();
+        for route in routes {
+            route(&self.info, payload)?;
+        }
+        Ok(())
+    }
+}
+
+/// A standing wish to receive `item` from every remote of peer kind `peer`, now and later.
+struct Interest {
+    id: u64,
+    peer: u16,
+    item: ItemId,
+    route: EventRoute,
+}
+
+/// Join and leave notifications of one peer kind.
+pub(crate) struct Topology {
+    pub joined: Event<Arc<RemoteInfo>>,
+    pub left: Event<Arc<RemoteInfo>>,
+}
+
+/// Everything an instance shares between tasks.
+pub(crate) struct Core {
+    pub spec: &'static ModuleSpec,
+    pub local: u16,
+    pub instance: u64,
+    pub name: String,
+    pub max_frame: usize,
+    pub values: Box<[OnceLock<Box<dyn Any + Send + Sync>>]>,
+    connections: Mutex<BTreeMap<u64, Arc<Connection>>>,
+    next_connection: AtomicU64,
+    interests: Mutex<Vec<Interest>>,
+    next_route: AtomicU64,
+    pub topology: Box<[Topology]>,
+    fatal: Mutex<Option<Error>>,
+    pub fatal_notify: Notify,
+}
+
+impl Core {
+    pub fn new(spec: &'static ModuleSpec, local: u16, instance: u64, name: String, max_frame: usize) -> Self {
+        Core {
+            spec,
+            local,
+            instance,
+            name,
+            max_frame,
+            values: spec.items.iter().map(|_| OnceLock::new()).collect(),
+            connections: Mutex::new(BTreeMap::new()),
+            next_connection: AtomicU64::new(1),
+            interests: Mutex::new(Vec::new()),
+            next_route: AtomicU64::new(1),
+            topology: spec.peers.iter().map(|_| Topology { joined: Event::new(), left: Event::new() }).collect(),
+            fatal: Mutex::new(None),
+            fatal_notify: Notify::new(),
+        }
+    }
+
+    pub fn local_name(&self) -> &'static str {
+        self.spec.peer_name(self.local)
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn next_route_id(&self) -> u64 {
+        self.next_route.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers an admitted connection, enforcing one connection per instance pair and the
+    /// capacity of `Single` / `Optional` ties atomically.
+    pub fn register(&self, connection: Arc<Connection>) -> Result<(), Refusal> {
+        {
+            let mut connections = lock(&self.connections);
+            if let Some(existing) = connections.values().find(|c| c.instance == connection.instance) {
+                return Err(Refusal::AlreadyConnected { remote: existing.info.to_string() });
+            }
+            if connection.multiplicity != Multiplicity::Multiple {
+                if let Some(existing) = connections.values().find(|c| c.info.peer == connection.info.peer) {
+                    return Err(Refusal::TieOccupied {
+                        local: self.local_name().to_owned(),
+                        remote: connection.info.peer_name.to_owned(),
+                        multiplicity: connection.multiplicity,
+                        existing: existing.info.to_string(),
+                    });
+                }
+            }
+            connections.insert(connection.info.id, Arc::clone(&connection));
+        }
+        let interests = lock(&self.interests);
+        for interest in interests.iter().filter(|i| i.peer == connection.info.peer) {
+            connection.add_route(interest.id, interest.item, Arc::clone(&interest.route));
+        }
+        drop(interests);
+        self.topology[usize::from(connection.info.peer)].joined.fire(Arc::clone(&connection.info));
+        Ok(())
+    }
+
+    /// Forgets a closed connection and tells everyone who waits on it.
+    pub fn unregister(&self, connection: &Connection, reason: &str) {
+        let removed = lock(&self.connections).remove(&connection.info.id).is_some();
+        connection.fail_pending();
+        let served: Vec<Observation> = lock(&connection.served).drain().map(|(_, o)| o).collect();
+        served.into_iter().for_each(Observation::cancel);
+        if !removed {
+            return;
+        }
+        tracing::info!(remote = %connection.info, %reason, "remote left");
+        self.topology[usize::from(connection.info.peer)].left.fire(Arc::clone(&connection.info));
+        if connection.multiplicity == Multiplicity::Single {
+            self.set_fatal(Error::LostSingle {
+                local: self.local_name(),
+                peer: connection.info.peer_name,
+                remote: connection.info.to_string(),
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    pub fn connection(&self, id: u64) -> Option<Arc<Connection>> {
+        lock(&self.connections).get(&id).cloned()
+    }
+
+    pub fn connections_of(&self, peer: u16) -> Vec<Arc<Connection>> {
+        lock(&self.connections).values().filter(|c| c.info.peer == peer).cloned().collect()
+    }
+
+    pub fn all_connections(&self) -> Vec<Arc<Connection>> {
+        lock(&self.connections).values().cloned().collect()
+    }
+
+    /// Routes `item` from every current and future remote of kind `peer` into `route`.
+    pub fn add_interest(&self, peer: u16, item: ItemId, route: EventRoute) {
+        let id = self.next_route_id();
+        let mut interests = lock(&self.interests);
+        interests.push(Interest { id, peer, item, route: Arc::clone(&route) });
+        for connection in self.connections_of(peer) {
+            connection.add_route(id, item, Arc::clone(&route));
+        }
+    }
+
+    pub fn set_fatal(&self, error: Error) {
+        let mut fatal = lock(&self.fatal);
+        if fatal.is_none() {
+            *fatal = Some(error);
+        }
+        drop(fatal);
+        self.fatal_notify.notify_waiters();
+        self.fatal_notify.notify_one();
+    }
+
+    pub fn take_fatal(&self) -> Option<Error> {
+        lock(&self.fatal).take()
+    }
+
+    /// Sends a call to `connection` and decodes the reply.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        connection: &Connection,
+        item: ItemId,
+        args: &Bytes,
+    ) -> Result<T, RemoteError> {
+        let item_name = self.spec.item_name(item);
+        if args.len() > self.max_frame.saturating_sub(32) {
+            return Err(RemoteError::TooLarge { item: item_name, size: args.len(), limit: self.max_frame });
+        }
+        let (status, payload) = connection.call(item, item_name, args.clone()).await.map_err(|error| match error {
+            RemoteError::Disconnected { remote, .. } => RemoteError::Disconnected { remote, item: item_name },
+            other => other,
+        })?;
+        let remote = || connection.info.to_string();
+        match status {
+            ReplyStatus::Ok => postcard::from_bytes(&payload).map_err(|error| RemoteError::Codec {
+                direction: "decode",
+                item: item_name,
+                detail: error.to_string(),
+            }),
+            ReplyStatus::Failed => Err(match postcard::from_bytes::<Failure>(&payload) {
+                Ok(Failure::Panicked(message)) => RemoteError::Panicked { remote: remote(), item: item_name, message },
+                Ok(Failure::UnknownItem(_)) => RemoteError::Rejected {
+                    remote: remote(),
+                    item: item_name,
+                    reason: "it serves no such function".to_owned(),
+                },
+                Ok(Failure::BadArguments(reason)) | Ok(Failure::Unencodable(reason)) => {
+                    RemoteError::Rejected { remote: remote(), item: item_name, reason }
+                }
+                Err(error) => RemoteError::Codec { direction: "decode", item: item_name, detail: error.to_string() },
+            }),
+        }
+    }
+}
+
+/// Removes the served subscriptions for `item` of `connection`.
+pub(crate) fn unsubscribe(connection: &Connection, item: ItemId) {
+    if let Some(observation) = lock(&connection.served).remove(&item) {
+        observation.cancel();
+    }
+}

@@ -1,0 +1,146 @@
+//! Errors of an instance (start-up, transport, fatal topology loss) and of a single remote access.
+
+use std::net::SocketAddr;
+
+/// The result type of instance-level operations and of a peer's `main`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an instance could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command line or the builder was given something unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The cluster credentials are missing or unreadable.
+    #[error("credentials: {0}")]
+    Credentials(String),
+
+    /// The QUIC endpoint could not be created.
+    #[error("could not open a QUIC endpoint on {addr}: {source}")]
+    Bind {
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+
+    /// An outgoing connection given with `--connect` failed.
+    #[error("could not connect to {peer} at {addr}: {reason}")]
+    Connect {
+        /// The peer kind that was expected at `addr`.
+        peer: String,
+        /// The address that was dialled.
+        addr: SocketAddr,
+        /// Why it failed, including a refusal by the remote's handshake.
+        reason: String,
+    },
+
+    /// A remote this instance is tied to with a `Single` tie went away.
+    #[error("lost the {peer} this {local} is tied to as Single ({remote}: {reason}); a {local} cannot run without its {peer}")]
+    LostSingle {
+        /// The local peer kind.
+        local: &'static str,
+        /// The peer kind of the lost remote.
+        peer: &'static str,
+        /// The lost remote, for the log.
+        remote: String,
+        /// Why the connection ended.
+        reason: String,
+    },
+
+    /// A `Single` tie had no remote when the instance had to start its placed code.
+    #[error("{local} needs its {peer} (Single tie) but none connected within {waited_ms} ms; start it with `--connect {peer_flag}=HOST:PORT` or let a {peer} connect to `--listen`")]
+    MissingSingle {
+        /// The local peer kind.
+        local: &'static str,
+        /// The peer kind that never connected.
+        peer: &'static str,
+        /// The peer name as the `--connect` flag spells it.
+        peer_flag: String,
+        /// How long the instance waited.
+        waited_ms: u128,
+    },
+
+    /// A remote access inside `main` failed and was propagated with `?`.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+
+    /// An I/O error of the instance itself (not of a remote).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    /// The peer's `main` returned an error of its own.
+    #[error("{0}")]
+    Main(String),
+}
+
+/// Why one remote access (a call, a read, a subscription) failed.
+///
+/// A failed access never affects other accesses or other connections.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// The remote went away before it answered.
+    #[error("{remote} disconnected before answering `{item}`")]
+    Disconnected {
+        /// The remote that was asked.
+        remote: String,
+        /// The placed item that was accessed.
+        item: &'static str,
+    },
+
+    /// No remote of the needed peer kind is connected.
+    #[error("no {peer} is connected to read `{item}` from")]
+    NotConnected {
+        /// The peer kind that is missing.
+        peer: &'static str,
+        /// The placed item that was accessed.
+        item: &'static str,
+    },
+
+    /// The placed function panicked on the remote; the remote keeps running.
+    #[error("`{item}` panicked on {remote}: {message}")]
+    Panicked {
+        /// The remote that served the call.
+        remote: String,
+        /// The placed item that was called.
+        item: &'static str,
+        /// The panic message.
+        message: String,
+    },
+
+    /// The remote could not serve the request (it did not understand it).
+    #[error("{remote} rejected `{item}`: {reason}")]
+    Rejected {
+        /// The remote that refused.
+        remote: String,
+        /// The placed item that was accessed.
+        item: &'static str,
+        /// What the remote said.
+        reason: String,
+    },
+
+    /// The arguments or the result do not fit into one frame.
+    #[error("`{item}` needs a frame of {size} bytes, over the limit of {limit} bytes (raise it with `--max-frame-bytes` on both sides)")]
+    TooLarge {
+        /// The placed item that was accessed.
+        item: &'static str,
+        /// The encoded size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+
+    /// The value could not be encoded or decoded.
+    #[error("could not {direction} a value of `{item}`: {detail}")]
+    Codec {
+        /// `encode` or `decode`.
+        direction: &'static str,
+        /// The placed item that was accessed.
+        item: &'static str,
+        /// What postcard said.
+        detail: String,
+    },
+}

@@ -1,0 +1,321 @@
+//! Instances: configuring, starting and running one process of a peer.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::connection::{self, DialError, CLOSE_SHUTDOWN};
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::here::Here;
+use crate::placement::{Module, Peer};
+use crate::spec::{ItemKind, Multiplicity};
+use crate::transport::{self, Liveness, Security};
+use crate::wire::DEFAULT_MAX_FRAME;
+
+/// Configuration of an instance of peer `P`; [`crate::run`] builds one from the command line.
+///
+/// ```no_run
+/// # #[loci::multitier] mod app {
+/// #     #[peer(ties(Node = Multiple))] pub struct Registry;
+/// #     #[peer(ties(Registry = Single))] pub struct Node;
+/// # }
+/// # async fn start() -> loci::Result<()> {
+/// loci::Instance::<app::Node>::builder()
+///     .connect("registry", "127.0.0.1:4000".parse().unwrap())
+///     .credentials("loci-credentials")
+///     .name("alice")
+///     .run()
+///     .await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder<P> {
+    listen: Option<SocketAddr>,
+    connect: Vec<(String, SocketAddr)>,
+    security: Security,
+    name: Option<String>,
+    max_frame: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+    _peer: PhantomData<fn() -> P>,
+}
+
+/// Entry point for configuring instances: `Instance::<Node>::builder()`.
+#[derive(Debug)]
+pub struct Instance<P>(PhantomData<fn() -> P>);
+
+impl<P: Peer> Instance<P> {
+    /// A builder with the defaults: no listener, no connections, credentials from
+    /// `./loci-credentials`, 16 MiB frames, 2 s idle timeout, 10 s connect timeout.
+    pub fn builder() -> Builder<P> {
+        Builder {
+            listen: None,
+            connect: Vec::new(),
+            security: Security::Credentials(PathBuf::from("loci-credentials")),
+            name: None,
+            max_frame: DEFAULT_MAX_FRAME,
+            idle_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
+            _peer: PhantomData,
+        }
+    }
+}
+
+impl<P: Peer> Builder<P> {
+    /// Accept connections from tied peers on `addr` (port 0 picks a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Connect to an instance of peer `peer` (its name, any case) at `addr` when starting.
+    pub fn connect(mut self, peer: impl Into<String>, addr: SocketAddr) -> Self {
+        self.connect.push((peer.into(), addr));
+        self
+    }
+
+    /// Use the cluster credentials in `dir` (see `loci credentials init`).
+    pub fn credentials(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.security = Security::Credentials(dir.into());
+        self
+    }
+
+    /// Encrypt without authenticating anyone. Any process can connect: local experiments only.
+    pub fn insecure(mut self) -> Self {
+        self.security = Security::Insecure;
+        self
+    }
+
+    /// The name remotes and logs show for this instance (default: `peer-PID`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The largest frame accepted or sent, in bytes. Larger incoming frames close the connection.
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// A remote silent for this long is considered gone; keep-alives go out at a quarter of it.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long to keep dialling `connect` targets and to wait for `Single` ties when starting.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    fn resolve_targets(&self) -> Result<Vec<(u16, SocketAddr)>> {
+        let spec = &P::Module::SPEC;
+        self.connect
+            .iter()
+            .map(|(name, addr)| {
+                let peer = spec.peer_index(name).ok_or_else(|| {
+                    let peers: Vec<_> = spec.peers.iter().map(|p| p.name.to_lowercase()).collect();
+                    Error::Config(format!("`--connect {name}=...`: module `{}` has no peer `{name}` (peers: {})", spec.name, peers.join(", ")))
+                })?;
+                if spec.tie(P::INDEX, peer).is_none() {
+                    return Err(Error::Config(format!(
+                        "`--connect {name}=...`: `{}` has no tie to `{}` (its ties: {})",
+                        P::NAME,
+                        spec.peer_name(peer),
+                        spec.describe_ties(P::INDEX)
+                    )));
+                }
+                Ok((peer, *addr))
+            })
+            .collect()
+    }
+
+    /// Opens the endpoint, connects, waits for `Single` ties and creates the placed values.
+    /// The instance then serves remotes until the returned [`Running`] is shut down or dropped.
+    pub async fn start(self) -> Result<Running<P>> {
+        let spec = &P::Module::SPEC;
+        let targets = self.resolve_targets()?;
+        if self.max_frame < 1024 {
+            return Err(Error::Config(format!("--max-frame-bytes {} is too small (at least 1024)", self.max_frame)));
+        }
+        if matches!(self.security, Security::Insecure) {
+            tracing::warn!("INSECURE MODE: TLS certificates are not checked; any process can connect to this {}", P::NAME);
+        }
+        let endpoint = transport::endpoint(self.listen, &self.security, Liveness { idle_timeout: self.idle_timeout })?;
+        let name = self.name.unwrap_or_else(|| format!("{}-{}", P::NAME.to_lowercase(), std::process::id()));
+        let instance = rand_instance_id();
+        let here = Here::<P>::new(Arc::new(Core::new(spec, P::INDEX, instance, name, self.max_frame)));
+
+        for (id, item) in spec.items.iter().enumerate() {
+            if item.peer == P::INDEX && item.kind == ItemKind::Event {
+                let id = id as u16;
+                here.core.values[usize::from(id)].get_or_init(|| match P::__init_value(&here, id) {
+                    Some(value) => value,
+                    None => panic!("loci: `{}` is not a value placed on `{}` (generated code is out of sync)", item.name, P::NAME),
+                });
+            }
+        }
+
+        let accept_task = if self.listen.is_some() {
+            let endpoint = endpoint.clone();
+            let here = here.clone();
+            Some(tokio::spawn(async move {
+                while let Some(incoming) = endpoint.accept().await {
+                    tokio::spawn(connection::accept(here.clone(), incoming));
+                }
+            }))
+        } else {
+            None
+        };
+        let local_addr = endpoint.local_addr()?;
+        if self.listen.is_some() {
+            tracing::info!(%local_addr, "{} \"{}\" listening", P::NAME, here.core.name);
+        }
+        let running = Running { here, endpoint, accept_task, local_addr };
+
+        let deadline = Instant::now() + self.connect_timeout;
+        for (peer, addr) in targets {
+            running.dial_until(peer, addr, deadline).await?;
+        }
+        running.await_single_ties(deadline, self.connect_timeout).await?;
+        Ok(running)
+    }
+
+    /// Starts the instance and runs it: `main` if the peer has one, else until Ctrl-C/SIGTERM.
+    /// Ends with an error when a `Single` remote is lost.
+    pub async fn run(self) -> Result<()> {
+        self.start().await?.run().await
+    }
+}
+
+fn rand_instance_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// A started instance of peer `P`.
+pub struct Running<P> {
+    here: Here<P>,
+    endpoint: quinn::Endpoint,
+    accept_task: Option<tokio::task::JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl<P: Peer> std::fmt::Debug for Running<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("peer", &P::NAME).field("local_addr", &self.local_addr).finish()
+    }
+}
+
+impl<P: Peer> Running<P> {
+    /// The context of this instance, to access placed values and remotes from outside `main`.
+    pub fn here(&self) -> &Here<P> {
+        &self.here
+    }
+
+    /// The address the endpoint is bound to (useful after `listen` on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    async fn dial_until(&self, peer: u16, addr: SocketAddr, deadline: Instant) -> Result<()> {
+        let peer_name = self.here.core.spec.peer_name(peer);
+        loop {
+            let reason = match connection::dial(&self.here, &self.endpoint, peer, addr).await {
+                Ok(()) => return Ok(()),
+                Err(DialError::Refused(reason)) | Err(DialError::Failed { reason, retry: false }) => reason,
+                Err(DialError::Failed { reason, retry: true }) if Instant::now() >= deadline => reason,
+                Err(DialError::Failed { reason, .. }) => {
+                    tracing::debug!(%addr, "{peer_name} not reachable yet ({reason}); retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            return Err(Error::Connect { peer: peer_name.to_owned(), addr, reason });
+        }
+    }
+
+    async fn await_single_ties(&self, deadline: Instant, waited: Duration) -> Result<()> {
+        let spec = self.here.core.spec;
+        let singles = spec.peers[usize::from(P::INDEX)].ties.iter().filter(|t| t.multiplicity == Multiplicity::Single);
+        for tie in singles {
+            while self.here.core.connections_of(tie.peer).is_empty() {
+                if let Some(error) = self.here.core.take_fatal() {
+                    return Err(error);
+                }
+                if Instant::now() >= deadline {
+                    let peer = spec.peer_name(tie.peer);
+                    return Err(Error::MissingSingle { local: P::NAME, peer, peer_flag: peer.to_lowercase(), waited_ms: waited.as_millis() });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until a `Single` remote is lost, and returns that error.
+    pub async fn lost(&self) -> Error {
+        loop {
+            if let Some(error) = self.here.core.take_fatal() {
+                return error;
+            }
+            self.here.core.fatal_notify.notified().await;
+        }
+    }
+
+    /// Runs `main` (or waits for Ctrl-C/SIGTERM if the peer has none), then shuts down.
+    pub async fn run(self) -> Result<()> {
+        let outcome = match P::__main(self.here.clone()) {
+            Some(main) => tokio::select! {
+                outcome = main => outcome,
+                error = self.lost() => Err(error),
+            },
+            None => tokio::select! {
+                error = self.lost() => Err(error),
+                () = termination() => Ok(()),
+            },
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    /// Closes every connection (remotes see a clean close) and the endpoint.
+    pub async fn shutdown(self) {
+        if let Some(task) = &self.accept_task {
+            task.abort();
+        }
+        for connection in self.here.core.all_connections() {
+            self.here.core.unregister(&connection, "shut down locally");
+        }
+        self.endpoint.close(CLOSE_SHUTDOWN.into(), b"shutdown");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = sigterm.recv() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,204 @@
+//! The traits `#[multitier]` implements for peers, ties and placed items.
+//!
+//! Users rarely name these traits; they show up in compile errors, which is why each one that
+//! can fail for a user mistake carries a `#[diagnostic::on_unimplemented]` message that names
+//! the peers involved and says what to write instead.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::RemoteError;
+use crate::here::Here;
+use crate::reactive::{Event, Observation};
+use crate::spec::{ModuleSpec, Multiplicity};
+use crate::wire::{Failure, ItemId};
+
+/// A boxed, sendable future, as the generated code returns them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A multitier module, as described by its generated [`ModuleSpec`].
+pub trait Module: 'static {
+    /// Peers, ties, placed items and the fingerprint of the module.
+    const SPEC: ModuleSpec;
+}
+
+/// A peer kind of a multitier module. Declared with `#[peer]` inside `#[loci::multitier]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a peer of a multitier module",
+    label = "not a peer",
+    note = "peers are unit structs marked `#[peer]` inside a `#[loci::multitier]` module"
+)]
+pub trait Peer: Sized + Send + Sync + 'static {
+    /// The module the peer belongs to.
+    type Module: Module;
+    /// The peer's index in [`ModuleSpec::peers`].
+    const INDEX: u16;
+    /// The peer's name.
+    const NAME: &'static str;
+
+    /// Creates the placed value `item` of this peer (generated).
+    #[doc(hidden)]
+    fn __init_value(ctx: &Here<Self>, item: ItemId) -> Option<Box<dyn Any + Send + Sync>>;
+
+    /// Starts serving a call of placed function `item` with encoded `args` (generated).
+    #[doc(hidden)]
+    fn __serve_call(ctx: &Here<Self>, item: ItemId, args: Bytes) -> Result<BoxFuture<'static, Result<Vec<u8>, Failure>>, Failure>;
+
+    /// Forwards occurrences of placed event `item` to `sink`, encoded (generated).
+    #[doc(hidden)]
+    fn __serve_subscribe(ctx: &Here<Self>, item: ItemId, sink: EventSink) -> Option<Observation>;
+
+    /// The peer's `main`, if it has one (generated).
+    #[doc(hidden)]
+    fn __main(ctx: Here<Self>) -> Option<BoxFuture<'static, crate::Result<()>>>;
+}
+
+/// Where the encoded occurrences of a served event go.
+pub type EventSink = std::sync::Arc<dyn Fn(Bytes) + Send + Sync>;
+
+/// A declared tie from `Self` to peer `To`. Generated from `#[peer(ties(To = ...))]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no tie to `{To}`",
+    label = "remote access from `{Self}` to `{To}` needs a tie between them",
+    note = "declare the tie on both peers, e.g. `#[peer(ties({To} = Single))]` on `{Self}` (or `Optional`, `Multiple`) and a tie back to `{Self}` on `{To}`"
+)]
+pub trait Tie<To: Peer>: Peer {
+    /// `Single`, `Optional` or `Multiple`.
+    type Multiplicity: TieMultiplicity;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The multiplicity of a tie, as a type: [`Single`], [`Optional`] or [`Multiple`].
+pub trait TieMultiplicity: sealed::Sealed + Send + Sync + 'static {
+    /// The same multiplicity as a value.
+    const VALUE: Multiplicity;
+}
+
+/// Exactly one remote: `as_local` yields the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Single;
+/// Zero or one remote: `as_local` yields an `Option`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Optional;
+/// Any number of remotes: access must aggregate (`from_all`) or select (`from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Multiple;
+
+impl sealed::Sealed for Single {}
+impl sealed::Sealed for Optional {}
+impl sealed::Sealed for Multiple {}
+impl TieMultiplicity for Single {
+    const VALUE: Multiplicity = Multiplicity::Single;
+}
+impl TieMultiplicity for Optional {
+    const VALUE: Multiplicity = Multiplicity::Optional;
+}
+impl TieMultiplicity for Multiple {
+    const VALUE: Multiplicity = Multiplicity::Multiple;
+}
+
+/// Ties over which `as_local` is allowed: `Single` and `Optional`.
+#[diagnostic::on_unimplemented(
+    message = "`as_local` needs a Single or Optional tie, but `{From}` ties to `{To}` as `{Self}`",
+    label = "`{From}` may be connected to many `{To}` remotes, so there is no one value to read",
+    note = "aggregate explicitly with `.from_all()` (for events: `.from_all_seq()`), or pick one remote with `.from(&remote)`"
+)]
+pub trait AsLocal<From, To>: TieMultiplicity {
+    /// What `as_local` yields for a value `T`: `T` over `Single`, `Option<T>` over `Optional`.
+    type Out<T>;
+    /// Wraps the answer of the one remote, or reports that there is none.
+    #[doc(hidden)]
+    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<Self::Out<T>, RemoteError>;
+}
+
+impl<From, To> AsLocal<From, To> for Single {
+    type Out<T> = T;
+    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<T, RemoteError> {
+        answer.ok_or_else(missing)
+    }
+}
+
+impl<From, To> AsLocal<From, To> for Optional {
+    type Out<T> = Option<T>;
+    fn wrap<T>(answer: Option<T>, _missing: impl FnOnce() -> RemoteError) -> Result<Option<T>, RemoteError> {
+        Ok(answer)
+    }
+}
+
+/// Ties over which `from_all` and `from_all_seq` are allowed: `Multiple`.
+#[diagnostic::on_unimplemented(
+    message = "`from_all` needs a Multiple tie, but `{From}` ties to `{To}` as `{Self}`",
+    label = "`{From}` has at most one `{To}` remote",
+    note = "read the one remote with `.as_local()`, or declare `{To} = Multiple` in the ties of `{From}`"
+)]
+pub trait Aggregate<From, To>: TieMultiplicity {}
+
+impl<From, To> Aggregate<From, To> for Multiple {}
+
+/// A value that can travel between peers: serde-serializable, encoded with postcard.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel between peers",
+    label = "placed items take and return values that are sent over the network",
+    note = "values that cross peers are encoded with postcard: add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or send a type that has them"
+)]
+pub trait Transmit: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Transmit for T {}
+
+/// Kind marker of placed events (values created once per instance).
+#[derive(Debug, Clone, Copy)]
+pub struct EventKind;
+/// Kind marker of placed functions (run once per access).
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionKind;
+
+/// A placed item: generated as a unit struct named like the item, used as its handle.
+pub trait Placed: Copy + Send + Sync + 'static {
+    /// The peer the item is placed on.
+    type Peer: Peer;
+    /// [`EventKind`] or [`FunctionKind`].
+    type Kind;
+    /// The item's wire id (its index in [`ModuleSpec::items`]).
+    const ID: ItemId;
+    /// The item's name.
+    const NAME: &'static str;
+}
+
+/// A placed `Event<Item>`: created once when the instance starts, observable remotely.
+pub trait PlacedEvent: Placed<Kind = EventKind> {
+    /// The type of one occurrence.
+    type Item: Transmit + Sync;
+}
+
+/// A placed function: every access runs it on the remote with the given arguments.
+pub trait PlacedFunction: Placed<Kind = FunctionKind> {
+    /// The arguments: `()` for none, the type itself for one, a tuple for several.
+    type Args: Transmit;
+    /// What the function returns.
+    type Output: Transmit;
+}
+
+/// Implemented by items placed on `P`, so that `ctx.local(item)` only accepts those.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not placed on `{P}`, so `{P}` cannot read it locally",
+    label = "placed on another peer",
+    note = "reach it through a tie with `ctx.remote({Self})`, or place it on `{P}` with `#[on(..)]`"
+)]
+pub trait PlacedOn<P: Peer>: Placed {}
+
+/// Forwards every occurrence of `event` to `sink`, encoded with postcard (used by generated code).
+#[doc(hidden)]
+pub fn forward_event<T: Transmit + Sync>(event: &Event<T>, sink: EventSink) -> Observation {
+    event.observe(move |value| match postcard::to_allocvec(value) {
+        Ok(bytes) => sink(Bytes::from(bytes)),
+        Err(error) => tracing::warn!(%error, "dropped an event occurrence that could not be encoded"),
+    })
+}

@@ -1,0 +1,166 @@
+//! `Event<T>`: discrete occurrences that can be fired on one peer and observed on others.
+//!
+//! An event is a cheap handle (`Clone` shares it). Observers run synchronously, in
+//! registration order, on the task that fires. Derived events (`map`, `filter`) are kept alive
+//! by their source, so a pipeline built once stays connected as long as its source lives.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+type ObserverFn<T> = Arc<dyn Fn(&T) + Send + Sync>;
+
+struct Shared<T> {
+    observers: Mutex<Vec<(u64, ObserverFn<T>)>>,
+    next_observer: AtomicU64,
+}
+
+/// A stream of discrete occurrences of `T`.
+///
+/// Placed on a peer, an event is fired there with [`Event::fire`] and reached from tied
+/// peers with `ctx.remote(item).as_local()`, `.from(&remote)` or `.from_all_seq()`.
+pub struct Event<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Event<T> {
+    fn clone(&self) -> Self {
+        Event { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for Event<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event").field("observers", &self.observer_count()).finish()
+    }
+}
+
+impl<T: 'static> Default for Event<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A registered observer; [`Observation::cancel`] removes it. Dropping it keeps observing.
+#[must_use = "an observation does nothing by itself; keep it to cancel the observer later, or ignore it with `let _ =`"]
+pub struct Observation {
+    cancel: Box<dyn FnOnce() + Send + Sync>,
+}
+
+impl Observation {
+    /// Removes the observer; occurrences fired afterwards no longer reach it.
+    pub fn cancel(self) {
+        (self.cancel)();
+    }
+}
+
+impl std::fmt::Debug for Observation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observation")
+    }
+}
+
+impl<T: 'static> Event<T> {
+    /// A new event with no observers.
+    pub fn new() -> Self {
+        Event {
+            shared: Arc::new(Shared { observers: Mutex::new(Vec::new()), next_observer: AtomicU64::new(0) }),
+        }
+    }
+
+    /// Delivers `value` to every observer, in the order they were registered.
+    pub fn fire(&self, value: T) {
+        let observers: Vec<ObserverFn<T>> = self
+            .lock()
+            .iter()
+            .map(|(_, observer)| Arc::clone(observer))
+            .collect();
+        for observer in observers {
+            observer(&value);
+        }
+    }
+
+    /// Calls `observer` for every occurrence fired from now on.
+    pub fn observe(&self, observer: impl Fn(&T) + Send + Sync + 'static) -> Observation {
+        let id = self.shared.next_observer.fetch_add(1, Ordering::Relaxed);
+        self.lock().push((id, Arc::new(observer)));
+        let weak = Arc::downgrade(&self.shared);
+        Observation {
+            cancel: Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared
+                        .observers
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retain(|(observer, _)| *observer != id);
+                }
+            }),
+        }
+    }
+
+    /// An event that fires `f(value)` whenever this one fires `value`.
+    pub fn map<U: 'static>(&self, f: impl Fn(&T) -> U + Send + Sync + 'static) -> Event<U> {
+        let mapped = Event::new();
+        let target = mapped.clone();
+        let _ = self.observe(move |value| target.fire(f(value)));
+        mapped
+    }
+
+    /// An event that fires the occurrences of this one for which `keep` holds.
+    pub fn filter(&self, keep: impl Fn(&T) -> bool + Send + Sync + 'static) -> Event<T>
+    where
+        T: Clone,
+    {
+        let filtered = Event::new();
+        let target = filtered.clone();
+        let _ = self.observe(move |value| {
+            if keep(value) {
+                target.fire(value.clone());
+            }
+        });
+        filtered
+    }
+
+    /// How many observers are registered (derived events count as one each).
+    pub fn observer_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, ObserverFn<T>)>> {
+        // An observer that panicked leaves the list itself intact, so poisoning is harmless.
+        self.shared.observers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn observers_see_fired_values_in_order_and_cancel_stops_them() {
+        let event = Event::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let observation = event.observe(move |v: &u32| sink.lock().unwrap().push(*v));
+        event.fire(1);
+        event.fire(2);
+        observation.cancel();
+        event.fire(3);
+        assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+    }
+
+    #[test]
+    fn map_and_filter_stay_connected_after_the_handles_drop() {
+        let source = Event::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let _ = source
+            .filter(|v: &i32| v % 2 == 0)
+            .map(|v| format!("<{v}>"))
+            .observe(move |s| sink.lock().unwrap().push(s.clone()));
+        for v in 0..5 {
+            source.fire(v);
+        }
+        assert_eq!(*seen.lock().unwrap(), vec!["<0>", "<2>", "<4>"]);
+    }
+}

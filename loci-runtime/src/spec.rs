@@ -1,0 +1,129 @@
+//! The static description of a multitier module: its peers, ties and placed items.
+//!
+//! The `#[multitier]` macro emits one [`ModuleSpec`] per module. The runtime uses it for the
+//! handshake (fingerprint, tie admission) and for messages that name peers and items.
+
+use std::fmt;
+
+/// How many remotes of a peer kind one instance may be connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Multiplicity {
+    /// Exactly one remote; the instance cannot run without it.
+    Single,
+    /// Zero or one remote.
+    Optional,
+    /// Any number of remotes.
+    Multiple,
+}
+
+impl fmt::Display for Multiplicity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Multiplicity::Single => "Single",
+            Multiplicity::Optional => "Optional",
+            Multiplicity::Multiple => "Multiple",
+        })
+    }
+}
+
+/// One declared tie from a peer to another (or the same) peer kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TieSpec {
+    /// Index of the tied peer in [`ModuleSpec::peers`].
+    pub peer: u16,
+    /// How many remotes of that peer may be connected at once.
+    pub multiplicity: Multiplicity,
+}
+
+/// One peer kind of the module.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerSpec {
+    /// The peer's name as written in the module.
+    pub name: &'static str,
+    /// Its ties, in declaration order.
+    pub ties: &'static [TieSpec],
+}
+
+/// Whether a placed item is a value created once or a function run per access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A placed `Event<T>`, created when the instance starts.
+    Event,
+    /// A placed function, run for every remote access.
+    Function,
+}
+
+/// One placed item (value or function) of the module.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemSpec {
+    /// The item's name as written in the module.
+    pub name: &'static str,
+    /// Index of the peer it is placed on.
+    pub peer: u16,
+    /// Value or function.
+    pub kind: ItemKind,
+}
+
+/// A whole multitier module.
+#[derive(Debug, Clone, Copy)]
+pub struct ModuleSpec {
+    /// The module's name.
+    pub name: &'static str,
+    /// A hash of peers, ties and placed signatures; two builds talk only if these agree.
+    pub fingerprint: [u8; 16],
+    /// All peer kinds, in declaration order.
+    pub peers: &'static [PeerSpec],
+    /// All placed items, in declaration order; an item's index is its wire id.
+    pub items: &'static [ItemSpec],
+}
+
+impl ModuleSpec {
+    /// The tie from peer `from` to peer `to`, if declared.
+    pub fn tie(&self, from: u16, to: u16) -> Option<Multiplicity> {
+        self.peers
+            .get(usize::from(from))?
+            .ties
+            .iter()
+            .find(|tie| tie.peer == to)
+            .map(|tie| tie.multiplicity)
+    }
+
+    /// The index of the peer called `name`, ignoring ASCII case.
+    pub fn peer_index(&self, name: &str) -> Option<u16> {
+        self.peers
+            .iter()
+            .position(|peer| peer.name.eq_ignore_ascii_case(name))
+            .and_then(|index| u16::try_from(index).ok())
+    }
+
+    /// The name of peer `index`, or `"?"` for an index outside the module.
+    pub fn peer_name(&self, index: u16) -> &'static str {
+        self.peers.get(usize::from(index)).map_or("?", |peer| peer.name)
+    }
+
+    /// The name of item `id`, or `"?"` for an id outside the module.
+    pub fn item_name(&self, id: u16) -> &'static str {
+        self.items.get(usize::from(id)).map_or("?", |item| item.name)
+    }
+
+    /// The fingerprint as lowercase hex, for messages.
+    pub fn fingerprint_hex(&self) -> String {
+        hex(&self.fingerprint)
+    }
+
+    /// `Registry (Single), Node (Multiple)`: the ties of `peer`, for messages.
+    pub fn describe_ties(&self, peer: u16) -> String {
+        let ties = self.peers.get(usize::from(peer)).map_or(&[][..], |p| p.ties);
+        if ties.is_empty() {
+            return "no ties".to_owned();
+        }
+        ties.iter()
+            .map(|tie| format!("{} ({})", self.peer_name(tie.peer), tie.multiplicity))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

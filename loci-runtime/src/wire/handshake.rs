@@ -1,0 +1,198 @@
+//! The handshake: each side's first frame, and the rules that admit or refuse a remote.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::spec::{hex, ModuleSpec, Multiplicity};
+
+/// Bumped whenever the frame layout changes incompatibly.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first frame each side sends: what it is and which build it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub protocol: u32,
+    /// The multitier module's name.
+    pub module: String,
+    /// The module fingerprint of the sender's build.
+    pub fingerprint: [u8; 16],
+    /// The sender's peer kind, by name.
+    pub peer: String,
+    /// A random id of the sending instance, to detect a second connection between the same pair.
+    pub instance: u64,
+    /// The sending instance's human-readable name.
+    pub name: String,
+}
+
+impl Hello {
+    /// The hello of an instance of peer `local` of module `spec`.
+    pub fn new(spec: &ModuleSpec, local: u16, instance: u64, name: &str) -> Self {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            module: spec.name.to_owned(),
+            fingerprint: spec.fingerprint,
+            peer: spec.peer_name(local).to_owned(),
+            instance,
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// Why a connection was refused. Both sides log it; the refusing side also sends it as the
+/// QUIC close reason, so the other side can report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The remote speaks another protocol version.
+    Protocol {
+        /// Our version.
+        ours: u32,
+        /// Theirs.
+        theirs: u32,
+    },
+    /// The remote was built from a different module (or a different version of it).
+    Fingerprint {
+        /// Our module name.
+        module: String,
+        /// Our fingerprint, hex.
+        ours: String,
+        /// Their module name.
+        their_module: String,
+        /// Their fingerprint, hex.
+        theirs: String,
+    },
+    /// The remote's peer kind is not part of the module.
+    UnknownPeer {
+        /// What the remote called itself.
+        peer: String,
+    },
+    /// The local peer declares no tie to the remote's peer kind.
+    NotTied {
+        /// The local peer kind.
+        local: String,
+        /// The remote's peer kind.
+        remote: String,
+        /// The local peer's ties, described.
+        ties: String,
+    },
+    /// A `Single` or `Optional` tie already has its one remote.
+    TieOccupied {
+        /// The local peer kind.
+        local: String,
+        /// The remote's peer kind.
+        remote: String,
+        /// The tie's multiplicity.
+        multiplicity: Multiplicity,
+        /// The remote already connected on that tie.
+        existing: String,
+    },
+    /// The two instances are already connected.
+    AlreadyConnected {
+        /// The remote.
+        remote: String,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Protocol { ours, theirs } => write!(
+                f,
+                "protocol version mismatch: this side speaks loci protocol {ours}, the remote speaks {theirs}; rebuild both with the same loci version"
+            ),
+            Refusal::Fingerprint { module, ours, their_module, theirs } => write!(
+                f,
+                "mismatched build: module `{module}` has fingerprint {ours} here but the remote runs `{their_module}` with fingerprint {theirs}; rebuild every peer from the same source"
+            ),
+            Refusal::UnknownPeer { peer } => {
+                write!(f, "the remote claims to be peer `{peer}`, which this module does not declare")
+            }
+            Refusal::NotTied { local, remote, ties } => write!(
+                f,
+                "`{local}` has no tie to `{remote}` (its ties: {ties}); add `{remote} = ...` to the ties of `{local}` to allow this connection"
+            ),
+            Refusal::TieOccupied { local, remote, multiplicity, existing } => write!(
+                f,
+                "tie `{local} -> {remote} = {multiplicity}` already has its one remote ({existing}); a second `{remote}` would break it"
+            ),
+            Refusal::AlreadyConnected { remote } => {
+                write!(f, "already connected to {remote}; there is one connection per pair of instances")
+            }
+        }
+    }
+}
+
+/// Checks a remote's hello against the local module and peer.
+///
+/// Returns the remote's peer index and the local tie's multiplicity. Occupancy of `Single` and
+/// `Optional` ties is checked by the caller, which owns the connection table.
+pub fn admit(spec: &ModuleSpec, local: u16, hello: &Hello) -> Result<(u16, Multiplicity), Refusal> {
+    if hello.protocol != PROTOCOL_VERSION {
+        return Err(Refusal::Protocol { ours: PROTOCOL_VERSION, theirs: hello.protocol });
+    }
+    if hello.fingerprint != spec.fingerprint || hello.module != spec.name {
+        return Err(Refusal::Fingerprint {
+            module: spec.name.to_owned(),
+            ours: spec.fingerprint_hex(),
+            their_module: hello.module.clone(),
+            theirs: hex(&hello.fingerprint),
+        });
+    }
+    let remote = spec
+        .peers
+        .iter()
+        .position(|peer| peer.name == hello.peer)
+        .and_then(|index| u16::try_from(index).ok())
+        .ok_or_else(|| Refusal::UnknownPeer { peer: hello.peer.clone() })?;
+    let multiplicity = spec.tie(local, remote).ok_or_else(|| Refusal::NotTied {
+        local: spec.peer_name(local).to_owned(),
+        remote: hello.peer.clone(),
+        ties: spec.describe_ties(local),
+    })?;
+    Ok((remote, multiplicity))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{ItemKind, ItemSpec, PeerSpec, TieSpec};
+
+    const SPEC: ModuleSpec = ModuleSpec {
+        name: "chat",
+        fingerprint: [1; 16],
+        peers: &[
+            PeerSpec { name: "Registry", ties: &[TieSpec { peer: 1, multiplicity: Multiplicity::Multiple }] },
+            PeerSpec { name: "Node", ties: &[TieSpec { peer: 0, multiplicity: Multiplicity::Single }] },
+        ],
+        items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event }],
+    };
+
+    #[test]
+    fn tied_peer_of_the_same_build_is_admitted() {
+        let hello = Hello::new(&SPEC, 1, 9, "n1");
+        assert_eq!(admit(&SPEC, 0, &hello), Ok((1, Multiplicity::Multiple)));
+    }
+
+    #[test]
+    fn other_fingerprint_is_refused() {
+        let mut hello = Hello::new(&SPEC, 1, 9, "n1");
+        hello.fingerprint = [2; 16];
+        let refusal = admit(&SPEC, 0, &hello).unwrap_err();
+        assert!(matches!(refusal, Refusal::Fingerprint { .. }));
+        assert!(refusal.to_string().contains("mismatched build"));
+    }
+
+    #[test]
+    fn untied_peer_kind_is_refused_naming_the_tie() {
+        let hello = Hello::new(&SPEC, 1, 9, "n1");
+        let refusal = admit(&SPEC, 1, &hello).unwrap_err();
+        assert_eq!(refusal.to_string(), "`Node` has no tie to `Node` (its ties: Registry (Single)); add `Node = ...` to the ties of `Node` to allow this connection");
+    }
+
+    #[test]
+    fn other_protocol_is_refused() {
+        let mut hello = Hello::new(&SPEC, 1, 9, "n1");
+        hello.protocol = 99;
+        assert!(matches!(admit(&SPEC, 0, &hello), Err(Refusal::Protocol { theirs: 99, .. })));
+    }
+}
