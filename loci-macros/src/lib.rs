@@ -1,1 +1,67 @@
-use proc_macro::TokenStream; #[proc_macro_attribute] pub fn multitier(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+//! The `#[multitier]` attribute of loci. Users depend on the `loci` crate, which re-exports it.
+//!
+//! Expansion runs in four phases, one file each:
+//! [`parse`] reads the module into an AST of peers, placed items and shared items;
+//! [`model`] resolves what each placed item is (event, function, `main`) and its signature;
+//! [`check`] validates the architecture (ties, placements, names, bodies) and
+//! [`generate`] writes the handles, trait impls, dispatch and module spec.
+//! Errors from all phases are gathered and reported together; on error the module is still
+//! emitted in a reduced form, so one mistake yields one error instead of a cascade.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use std::cell::RefCell;
+
+mod check;
+mod generate;
+mod model;
+mod parse;
+
+/// Turns an inline module into a multitier program. See the `loci` crate for the guide.
+#[proc_macro_attribute]
+pub fn multitier(args: TokenStream, input: TokenStream) -> TokenStream {
+    let module = syn::parse_macro_input!(input as syn::ItemMod);
+    expand(args.into(), module).into()
+}
+
+fn expand(args: TokenStream2, module: syn::ItemMod) -> TokenStream2 {
+    let errors = Errors::default();
+    if !args.is_empty() {
+        errors.push(syn::Error::new_spanned(&args, "`#[multitier]` takes no arguments; write `#[loci::multitier]`"));
+    }
+    let model = parse::module(&errors, &module).map(|ast| model::build(&errors, ast));
+    if let Some(model) = &model {
+        check::module(&errors, model);
+    }
+    match (errors.finish(), model) {
+        (None, Some(model)) => generate::module(&model),
+        (error, _) => {
+            let error = error.map(|e| e.to_compile_error());
+            let fallback = generate::fallback(&module);
+            quote::quote! { #error #fallback }
+        }
+    }
+}
+
+/// Errors gathered across phases, reported together (as serde_derive does).
+#[derive(Default)]
+pub(crate) struct Errors {
+    errors: RefCell<Vec<syn::Error>>,
+}
+
+impl Errors {
+    pub fn push(&self, error: syn::Error) {
+        self.errors.borrow_mut().push(error);
+    }
+
+    pub fn spanned(&self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    fn finish(self) -> Option<syn::Error> {
+        self.errors.into_inner().into_iter().reduce(|mut all, next| {
+            all.combine(next);
+            all
+        })
+    }
+}

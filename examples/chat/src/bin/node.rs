@@ -1,0 +1,1 @@
+fn main() -> loci::Result<()> { loci::run::<chat::Node>() }

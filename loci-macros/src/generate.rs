@@ -1,0 +1,344 @@
+//! Phase 4: emit the module: peers, item handles, their trait impls, per-peer dispatch and the
+//! module spec with its fingerprint.
+//!
+//! Each peer's `Peer` impl only refers to the bodies placed on that peer, so a peer's
+//! executable, which instantiates only its own `Peer` impl, links no other peer's code.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use sha2::{Digest, Sha256};
+use syn::spanned::Spanned;
+use syn::{Ident, Item, ItemMod};
+
+use crate::model::{Kind, Main, Model, Multiplicity, Placed};
+
+fn body_ident(name: &Ident) -> Ident {
+    format_ident!("__loci_body_{}", name)
+}
+
+fn main_ident(peer: &Ident) -> Ident {
+    format_ident!("__loci_main_{}", peer)
+}
+
+fn multiplicity_path(multiplicity: Multiplicity) -> TokenStream {
+    match multiplicity {
+        Multiplicity::Single => quote!(::loci::Single),
+        Multiplicity::Optional => quote!(::loci::Optional),
+        Multiplicity::Multiple => quote!(::loci::Multiple),
+    }
+}
+
+fn peer_index(model: &Model, peer: &Ident) -> u16 {
+    model.peers.iter().position(|p| p.ident() == peer).unwrap_or(0) as u16
+}
+
+pub fn module(model: &Model) -> TokenStream {
+    let Model { attrs, vis, ident, shared, .. } = model;
+    let peers = model.peers.iter().map(|peer| &peer.decl);
+    let handles = model.items.iter().map(|item| handle(model, item));
+    let bodies = model.items.iter().map(body);
+    let mains = model.mains.iter().map(main_body);
+    let peer_impls = model.peers.iter().map(|peer| peer_impl(model, peer.ident()));
+    let tie_impls = model.peers.iter().flat_map(|peer| {
+        let from = peer.ident();
+        peer.ties.iter().map(move |tie| {
+            let to = &tie.peer;
+            let multiplicity = multiplicity_path(tie.multiplicity);
+            quote!(impl ::loci::Tie<#to> for #from { type Multiplicity = #multiplicity; })
+        })
+    });
+    let spec = module_spec(model);
+    quote! {
+        #(#attrs)*
+        #vis mod #ident {
+            #(#shared)*
+            #(#peers)*
+            #(#handles)*
+            #(#bodies)*
+            #(#mains)*
+
+            /// The module's peers, ties and placed items, as the runtime sees them.
+            #[doc(hidden)]
+            pub struct __LociModule;
+            #spec
+            #(#tie_impls)*
+            #(#peer_impls)*
+        }
+    }
+}
+
+/// The unit struct that names a placed item, with its `Placed` impls.
+fn handle(model: &Model, item: &Placed) -> TokenStream {
+    let name = item.ident();
+    let vis = &item.func.vis;
+    let docs = item.func.attrs.iter().filter(|attr| attr.path().is_ident("doc"));
+    let peer = &item.peer;
+    let id = model.items.iter().position(|i| i.ident() == name).unwrap_or(0) as u16;
+    let name_str = name.to_string();
+    let (kind, kind_impl) = match &item.kind {
+        Kind::Event { item: event_item } => (
+            quote!(::loci::EventKind),
+            quote_spanned!(event_item.span()=> impl ::loci::PlacedEvent for #name { type Item = #event_item; }),
+        ),
+        Kind::Function => {
+            let args = args_type(item);
+            let output = &item.output;
+            let output_span = match &item.func.sig.output {
+                syn::ReturnType::Type(_, ty) => ty.span(),
+                syn::ReturnType::Default => item.func.sig.ident.span(),
+            };
+            let output = quote_spanned!(output_span=> #output);
+            (
+                quote!(::loci::FunctionKind),
+                quote! {
+                    impl ::loci::PlacedFunction for #name {
+                        type Args = #args;
+                        type Output = #output;
+                    }
+                },
+            )
+        }
+    };
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #vis struct #name;
+
+        impl ::loci::Placed for #name {
+            type Peer = #peer;
+            type Kind = #kind;
+            const ID: u16 = #id;
+            const NAME: &'static str = #name_str;
+        }
+        #kind_impl
+        impl ::loci::PlacedOn<#peer> for #name {}
+    }
+}
+
+/// `()` for no parameters, `T` for one, `(A, B, ..)` for several; each spanned at the user's type.
+fn args_type(item: &Placed) -> TokenStream {
+    let types: Vec<TokenStream> = item.params.iter().map(|(_, ty)| quote_spanned!(ty.span()=> #ty)).collect();
+    match types.as_slice() {
+        [] => quote!(()),
+        [one] => one.clone(),
+        many => {
+            let span = item.func.sig.inputs.span();
+            quote_spanned!(span=> (#(#many),*))
+        }
+    }
+}
+
+/// The user's function under a hidden name; it stays in the module so its paths resolve.
+fn body(item: &Placed) -> TokenStream {
+    let mut func = item.func.clone();
+    func.sig.ident = body_ident(item.ident());
+    func.vis = syn::Visibility::Inherited;
+    func.attrs.retain(|attr| !attr.path().is_ident("doc"));
+    quote! {
+        #[doc(hidden)]
+        #[allow(clippy::needless_pass_by_value)]
+        #func
+    }
+}
+
+fn main_body(main: &Main) -> TokenStream {
+    let mut func = main.func.clone();
+    func.sig.ident = main_ident(&main.peer);
+    func.vis = syn::Visibility::Inherited;
+    quote!(#[doc(hidden)] #[allow(non_snake_case)] #func)
+}
+
+/// How the dispatch passes the context to a body that holds `ctx: &Here<Self>` in `__ctx`.
+fn context_arg(item: &Placed) -> Option<TokenStream> {
+    item.context.as_ref().map(|context| if context.by_ref { quote!(__ctx,) } else { quote!(::core::clone::Clone::clone(__ctx),) })
+}
+
+fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
+    let index = peer_index(model, peer);
+    let name = peer.to_string();
+    let placed: Vec<(u16, &Placed)> =
+        model.items.iter().enumerate().filter(|(_, item)| &item.peer == peer).map(|(id, item)| (id as u16, item)).collect();
+
+    let init_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
+        let body = body_ident(item.ident());
+        let ctx = context_arg(item);
+        quote!(#id => ::core::option::Option::Some(::std::boxed::Box::new(#body(#ctx))
+            as ::std::boxed::Box<dyn ::core::any::Any + Send + Sync>),)
+    });
+    let subscribe_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
+        let handle = item.ident();
+        quote!(#id => ::core::option::Option::Some(::loci::__private::forward_event(&__ctx.local(#handle), __sink)),)
+    });
+    let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function)).map(|(id, item)| {
+        let body = body_ident(item.ident());
+        let args: Vec<Ident> = (0..item.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
+        let ctx = item.context.as_ref().map(|context| if context.by_ref { quote!(&__ctx,) } else { quote!(__ctx,) });
+        let call = quote!(#body(#ctx #(#args),*));
+        let call = if item.is_async() { quote!(#call.await) } else { call };
+        let args_ty = args_type(item);
+        let pattern = match args.as_slice() {
+            [one] => quote!(#one),
+            many => quote!((#(#many),*)),
+        };
+        quote! {
+            #id => {
+                let #pattern: #args_ty = ::loci::__private::decode_args(&__args)?;
+                let __ctx = ::core::clone::Clone::clone(__ctx);
+                ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                    let __output = #call;
+                    ::loci::__private::encode_result(&__output)
+                }))
+            }
+        }
+    });
+    let main = model.mains.iter().find(|main| &main.peer == peer).map_or_else(
+        || quote!(::core::option::Option::None),
+        |main| {
+            let ident = main_ident(&main.peer);
+            quote!(::core::option::Option::Some(::std::boxed::Box::pin(async move {
+                ::loci::__private::MainOutput::into_result(#ident(__ctx).await)
+            })))
+        },
+    );
+    quote! {
+        impl ::loci::Peer for #peer {
+            type Module = __LociModule;
+            const INDEX: u16 = #index;
+            const NAME: &'static str = #name;
+
+            #[allow(unused_variables, unreachable_code)]
+            fn __init_value(__ctx: &::loci::Here<Self>, __item: u16) -> ::core::option::Option<::std::boxed::Box<dyn ::core::any::Any + Send + Sync>> {
+                match __item {
+                    #(#init_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            #[allow(unused_variables, unreachable_code)]
+            fn __serve_call(
+                __ctx: &::loci::Here<Self>,
+                __item: u16,
+                __args: ::loci::__private::Bytes,
+            ) -> ::core::result::Result<
+                ::loci::__private::BoxFuture<'static, ::core::result::Result<::std::vec::Vec<u8>, ::loci::__private::Failure>>,
+                ::loci::__private::Failure,
+            > {
+                match __item {
+                    #(#call_arms)*
+                    _ => ::core::result::Result::Err(::loci::__private::Failure::UnknownItem(__item)),
+                }
+            }
+
+            #[allow(unused_variables, unreachable_code)]
+            fn __serve_subscribe(
+                __ctx: &::loci::Here<Self>,
+                __item: u16,
+                __sink: ::loci::__private::EventSink,
+            ) -> ::core::option::Option<::loci::__private::Observation> {
+                match __item {
+                    #(#subscribe_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn __main(__ctx: ::loci::Here<Self>) -> ::core::option::Option<::loci::__private::BoxFuture<'static, ::loci::Result<()>>> {
+                #main
+            }
+        }
+    }
+}
+
+/// A canonical text of everything both sides must agree on, hashed.
+fn fingerprint(model: &Model) -> [u8; 16] {
+    let mut canonical = format!("module {}\n", model.ident);
+    for peer in &model.peers {
+        canonical += &format!("peer {}", peer.ident());
+        for tie in &peer.ties {
+            canonical += &format!(" {}={}", tie.peer, tie.multiplicity.name());
+        }
+        canonical.push('\n');
+    }
+    for item in &model.items {
+        let params: Vec<String> = item.params.iter().map(|(_, ty)| ty.to_token_stream().to_string()).collect();
+        let kind = match item.kind {
+            Kind::Event { .. } => "event",
+            Kind::Function => "fn",
+        };
+        canonical += &format!(
+            "{kind} {} on {} ({}) -> {}\n",
+            item.ident(),
+            item.peer,
+            params.join(", "),
+            item.output.to_token_stream()
+        );
+    }
+    let digest = Sha256::digest(canonical.as_bytes());
+    let mut fingerprint = [0; 16];
+    fingerprint.copy_from_slice(&digest[..16]);
+    fingerprint
+}
+
+fn module_spec(model: &Model) -> TokenStream {
+    let module_name = model.ident.to_string();
+    let fingerprint = fingerprint(model);
+    let peers = model.peers.iter().map(|peer| {
+        let name = peer.ident().to_string();
+        let ties = peer.ties.iter().map(|tie| {
+            let index = peer_index(model, &tie.peer);
+            let multiplicity = Ident::new(tie.multiplicity.name(), Span::call_site());
+            quote!(::loci::__private::TieSpec { peer: #index, multiplicity: ::loci::__private::Multiplicity::#multiplicity })
+        });
+        quote!(::loci::__private::PeerSpec { name: #name, ties: &[#(#ties),*] })
+    });
+    let items = model.items.iter().map(|item| {
+        let name = item.ident().to_string();
+        let peer = peer_index(model, &item.peer);
+        let kind = match item.kind {
+            Kind::Event { .. } => quote!(Event),
+            Kind::Function => quote!(Function),
+        };
+        quote!(::loci::__private::ItemSpec { name: #name, peer: #peer, kind: ::loci::__private::ItemKind::#kind })
+    });
+    quote! {
+        impl ::loci::Module for __LociModule {
+            const SPEC: ::loci::__private::ModuleSpec = ::loci::__private::ModuleSpec {
+                name: #module_name,
+                fingerprint: [#(#fingerprint),*],
+                peers: &[#(#peers),*],
+                items: &[#(#items),*],
+            };
+        }
+    }
+}
+
+/// What is emitted next to the errors: the module with placement stripped and every placed
+/// item reduced to its handle, so that code naming the items does not add follow-up errors.
+pub fn fallback(module: &ItemMod) -> TokenStream {
+    let Some((_, items)) = &module.content else { return TokenStream::new() };
+    let strip = |attrs: &mut Vec<syn::Attribute>| attrs.retain(|a| !a.path().is_ident("peer") && !a.path().is_ident("on"));
+    let items = items.iter().filter_map(|item| match item {
+        Item::Fn(func) if func.attrs.iter().any(|a| a.path().is_ident("on")) || func.sig.ident == "main" => {
+            if func.sig.ident == "main" {
+                return None;
+            }
+            let (vis, ident) = (&func.vis, &func.sig.ident);
+            Some(quote!(#[allow(non_camel_case_types, dead_code)] #[derive(Clone, Copy)] #vis struct #ident;))
+        }
+        Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
+        Item::Struct(item) => {
+            let mut item = item.clone();
+            strip(&mut item.attrs);
+            Some(item.into_token_stream())
+        }
+        other => Some(other.into_token_stream()),
+    });
+    let (attrs, vis, ident) = (&module.attrs, &module.vis, &module.ident);
+    quote! {
+        #(#attrs)*
+        #vis mod #ident {
+            #(#items)*
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Phase 1: read the module's items and the `#[peer]` / `#[on]` attributes.
+
+use syn::spanned::Spanned;
+use syn::{Attribute, Ident, Item, ItemFn, ItemMod, ItemStruct};
+
+use crate::Errors;
+
+pub struct Module {
+    pub attrs: Vec<Attribute>,
+    pub vis: syn::Visibility,
+    pub ident: Ident,
+    pub peers: Vec<PeerDecl>,
+    pub placed: Vec<PlacedDecl>,
+    pub shared: Vec<Item>,
+}
+
+pub struct PeerDecl {
+    /// The struct with `#[peer]` removed.
+    pub item: ItemStruct,
+    pub ties: Vec<TieDecl>,
+}
+
+pub struct TieDecl {
+    pub peer: Ident,
+    pub multiplicity: Ident,
+}
+
+pub struct PlacedDecl {
+    /// The function with `#[on]` removed.
+    pub func: ItemFn,
+    pub peer: Ident,
+}
+
+const MULTIPLICITIES: [&str; 3] = ["Single", "Optional", "Multiple"];
+
+pub fn module(errors: &Errors, module: &ItemMod) -> Option<Module> {
+    let Some((_, items)) = &module.content else {
+        errors.spanned(module, "`#[multitier]` needs an inline module: `mod name { ... }`, not `mod name;`");
+        return None;
+    };
+    let mut parsed = Module {
+        attrs: module.attrs.clone(),
+        vis: module.vis.clone(),
+        ident: module.ident.clone(),
+        peers: Vec::new(),
+        placed: Vec::new(),
+        shared: Vec::new(),
+    };
+    for item in items {
+        match item {
+            Item::Struct(item) if has_attr(&item.attrs, "peer") => {
+                if let Some(peer) = peer(errors, item) {
+                    parsed.peers.push(peer);
+                }
+            }
+            Item::Fn(func) if has_attr(&func.attrs, "on") => {
+                if let Some(placed) = placed(errors, func) {
+                    parsed.placed.push(placed);
+                }
+            }
+            Item::Fn(func) => {
+                unplaced_fn(errors, func);
+                parsed.shared.push(item.clone());
+            }
+            other => {
+                for attr in item_attrs(other) {
+                    if attr.path().is_ident("on") {
+                        errors.spanned(attr, "only functions can be placed with `#[on(..)]`; a placed value is a function returning it, e.g. `#[on(Node)] fn message() -> Event<String>`");
+                    } else if attr.path().is_ident("peer") {
+                        errors.spanned(attr, "`#[peer]` marks a unit struct: `#[peer] pub struct Node;`");
+                    }
+                }
+                parsed.shared.push(other.clone());
+            }
+        }
+    }
+    Some(parsed)
+}
+
+fn has_attr(attrs: &[Attribute], name: &str) -> bool {
+    attrs.iter().any(|attr| attr.path().is_ident(name))
+}
+
+fn item_attrs(item: &Item) -> &[Attribute] {
+    match item {
+        Item::Const(i) => &i.attrs,
+        Item::Enum(i) => &i.attrs,
+        Item::Impl(i) => &i.attrs,
+        Item::Mod(i) => &i.attrs,
+        Item::Static(i) => &i.attrs,
+        Item::Struct(i) => &i.attrs,
+        Item::Trait(i) => &i.attrs,
+        Item::Type(i) => &i.attrs,
+        Item::Union(i) => &i.attrs,
+        Item::Use(i) => &i.attrs,
+        _ => &[],
+    }
+}
+
+fn peer(errors: &Errors, item: &ItemStruct) -> Option<PeerDecl> {
+    let mut item = item.clone();
+    let attrs = std::mem::take(&mut item.attrs);
+    let mut ties = Vec::new();
+    let mut ok = true;
+    for attr in attrs {
+        if !attr.path().is_ident("peer") {
+            item.attrs.push(attr);
+            continue;
+        }
+        if matches!(attr.meta, syn::Meta::Path(_)) {
+            continue;
+        }
+        let parsed = attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("ties") {
+                return Err(meta.error("unknown `#[peer]` option; write `#[peer(ties(Other = Single))]`"));
+            }
+            meta.parse_nested_meta(|tie| {
+                let peer = tie.path.get_ident().cloned().ok_or_else(|| tie.error("a tie names one peer: `Registry = Single`"))?;
+                let multiplicity: Ident = tie.value()?.parse()?;
+                if !MULTIPLICITIES.iter().any(|m| multiplicity == m) {
+                    return Err(syn::Error::new(
+                        multiplicity.span(),
+                        format!("`{multiplicity}` is not a multiplicity; write `{peer} = Single`, `{peer} = Optional` or `{peer} = Multiple`"),
+                    ));
+                }
+                ties.push(TieDecl { peer, multiplicity });
+                Ok(())
+            })
+        });
+        if let Err(error) = parsed {
+            errors.push(error);
+            ok = false;
+        }
+    }
+    if !matches!(item.fields, syn::Fields::Unit) || !item.generics.params.is_empty() {
+        errors.spanned(&item.ident, format!("a peer is a plain unit struct: `pub struct {};`", item.ident));
+        ok = false;
+    }
+    ok.then_some(PeerDecl { item, ties })
+}
+
+fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
+    let mut func = func.clone();
+    let attrs = std::mem::take(&mut func.attrs);
+    let mut peers = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("on") {
+            func.attrs.push(attr);
+            continue;
+        }
+        match attr.parse_args::<Ident>() {
+            Ok(peer) => peers.push((peer, attr.span())),
+            Err(_) => errors.spanned(&attr, "`#[on(..)]` names the one peer the item is placed on, e.g. `#[on(Node)]`"),
+        }
+    }
+    if peers.len() > 1 {
+        errors.push(syn::Error::new(
+            peers[1].1,
+            format!("`{}` is placed twice; an item lives on exactly one peer", func.sig.ident),
+        ));
+        return None;
+    }
+    let (peer, _) = peers.into_iter().next()?;
+    Some(PlacedDecl { func, peer })
+}
+
+/// A function without `#[on]` is shared code, unless it plainly wants to be placed.
+fn unplaced_fn(errors: &Errors, func: &ItemFn) {
+    let name = &func.sig.ident;
+    if name == "main" {
+        errors.spanned(name, "`main` has no placement: say whose `main` it is with `#[on(Peer)]`");
+        return;
+    }
+    if let Some(peer) = crate::model::here_peer_in(&func.sig) {
+        errors.spanned(name, format!("`{name}` takes a `Here<{peer}>` context but has no placement; add `#[on({peer})]` above it"));
+    }
+}

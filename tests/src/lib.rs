@@ -1,0 +1,1 @@
+//! Shared modules for the cross-crate tests.
