@@ -110,6 +110,8 @@ pub fn run<P: Peer>() -> Result<()> {
     args.init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Io)?;
     let outcome = runtime.block_on(args.builder::<P>().run());
+    // Blocking tasks (a `main` reading stdin, say) must not keep a finished instance alive.
+    runtime.shutdown_background();
     if let Err(error) = &outcome {
         tracing::error!("{} \"{}\" stopped: {error}", P::NAME, args.name.as_deref().unwrap_or("-"));
     }

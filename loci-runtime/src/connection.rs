@@ -56,10 +56,21 @@ fn describe_close(error: &quinn::ConnectionError) -> String {
                 _ => format!("closed by the remote: {reason}"),
             }
         }
+        quinn::ConnectionError::ConnectionClosed(close) if is_tls_code(close.error_code) => tls_failure(error),
+        quinn::ConnectionError::TransportError(transport) if is_tls_code(transport.code) => tls_failure(error),
         quinn::ConnectionError::TimedOut => "timed out (no packets within the idle timeout)".to_owned(),
         quinn::ConnectionError::LocallyClosed => "closed locally".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// QUIC carries TLS alerts as transport error codes 0x100..=0x1ff.
+fn is_tls_code(code: quinn::TransportErrorCode) -> bool {
+    (0x100..0x200).contains(&u64::from(code))
+}
+
+fn tls_failure(error: &quinn::ConnectionError) -> String {
+    format!("TLS handshake failed ({error}); check that both sides use credentials of the same cluster CA (--credentials)")
 }
 
 fn is_refusal(error: &quinn::ConnectionError) -> bool {
@@ -110,10 +121,9 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, endpoint: &quinn::Endpoint, ex
         .map_err(|e| DialError::Failed { reason: e.to_string(), retry: false })?;
     let quic = connecting.await.map_err(|error| match &error {
         quinn::ConnectionError::TimedOut => DialError::Failed { reason: describe_close(&error), retry: true },
-        quinn::ConnectionError::TransportError(_) | quinn::ConnectionError::ConnectionClosed(_) => DialError::Failed {
-            reason: format!("TLS handshake failed ({error}); check that both sides use credentials of the same cluster CA (--credentials)"),
-            retry: false,
-        },
+        quinn::ConnectionError::TransportError(_) | quinn::ConnectionError::ConnectionClosed(_) => {
+            DialError::Failed { reason: describe_close(&error), retry: false }
+        }
         _ => DialError::Failed { reason: describe_close(&error), retry: false },
     })?;
     let (mut send, recv) = quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;

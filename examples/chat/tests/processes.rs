@@ -1,0 +1,264 @@
+//! The chat's executables as separate processes over QUIC on loopback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const REGISTRY: &str = env!("CARGO_BIN_EXE_registry");
+const NODE: &str = env!("CARGO_BIN_EXE_node");
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A running executable whose stdout and stderr lines are collected.
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(exe: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(exe)
+            .args(args)
+            .env("LOCI_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let outputs: Vec<Box<dyn std::io::Read + Send>> =
+            vec![Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+        for output in outputs {
+            let lines = Arc::clone(&lines);
+            thread::spawn(move || {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Proc { child, stdin, lines }
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    fn find(&self, needle: &str) -> Option<String> {
+        self.lines.lock().unwrap().iter().find(|line| line.contains(needle)).cloned()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|line| line.contains(needle)).count()
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_count(needle, 1);
+        self.find(needle).unwrap()
+    }
+
+    fn wait_for_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.count(needle) < count {
+            assert!(Instant::now() < deadline, "timed out waiting for {count}× {needle:?}; output so far:\n{}", self.output());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit; output:\n{}", self.output());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn credentials(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loci-chat-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    loci::credentials::create_cluster(&dir).unwrap();
+    dir
+}
+
+/// Starts a registry on a free port; returns it and its address.
+fn registry(creds: &Path) -> (Proc, String) {
+    let registry = Proc::spawn(REGISTRY, &["--listen", "127.0.0.1:0", "--name", "registry", "--credentials", creds.to_str().unwrap()]);
+    let line = registry.wait_for("listening");
+    let addr = line.rsplit("local_addr=").next().unwrap().trim().to_owned();
+    (registry, addr)
+}
+
+fn node(name: &str, addr: &str, creds: &Path) -> Proc {
+    let connect = format!("registry={addr}");
+    Proc::spawn(NODE, &["--connect", &connect, "--name", name, "--credentials", creds.to_str().unwrap()])
+}
+
+/// A registry and three joined nodes.
+fn chat_of_three(tag: &str) -> (PathBuf, Proc, String, Vec<Proc>) {
+    let creds = credentials(tag);
+    let (registry, addr) = registry(&creds);
+    let nodes: Vec<Proc> = ["alice", "bob", "carol"].iter().map(|name| node(name, &addr, &creds)).collect();
+    for node in &nodes {
+        node.wait_for("joined the chat as");
+    }
+    registry.wait_for_count("remote joined", 3);
+    // The registry subscribes to each node's `message` as it joins; give those frames a moment.
+    thread::sleep(Duration::from_millis(300));
+    (creds, registry, addr, nodes)
+}
+
+#[test]
+fn registry_and_three_nodes_exchange_messages() {
+    let (_creds, _registry, _addr, mut nodes) = chat_of_three("exchange");
+    nodes[0].say("first line from alice");
+    nodes[1].say("bob says hi");
+    nodes[2].say("carol: here too");
+    for node in &nodes {
+        node.wait_for("alice: first line from alice");
+        node.wait_for("bob: bob says hi");
+        node.wait_for("carol: carol: here too");
+    }
+    nodes[0].say("/who");
+    let online = nodes[0].wait_for("online:");
+    for name in ["alice", "bob", "carol"] {
+        assert!(online.contains(name), "{online}");
+    }
+}
+
+#[test]
+fn killed_node_is_reported_left_and_the_others_carry_on() {
+    let (_creds, registry, _addr, mut nodes) = chat_of_three("kill");
+    let killed_at = Instant::now();
+    nodes[1].child.kill().unwrap(); // SIGKILL: no goodbye on the wire
+    let left = registry.wait_for("remote left");
+    let noticed = killed_at.elapsed();
+    assert!(left.contains("\"bob\""), "{left}");
+    assert!(noticed < Duration::from_millis(4500), "the registry took {noticed:?} to notice");
+
+    nodes[0].say("still alive");
+    nodes[2].wait_for("alice: still alive");
+    nodes[0].wait_for("alice: still alive");
+    nodes[2].say("/who");
+    let online = nodes[2].wait_for("online:");
+    assert!(online.contains("alice") && online.contains("carol") && !online.contains("bob"), "{online}");
+}
+
+#[test]
+fn losing_the_registry_ends_a_node_with_a_clear_error() {
+    let creds = credentials("lost");
+    let (mut registry, addr) = registry(&creds);
+    let mut alice = node("alice", &addr, &creds);
+    alice.wait_for("joined the chat as");
+    registry.child.kill().unwrap();
+    let status = alice.wait_exit();
+    assert!(!status.success());
+    let message = alice.wait_for("lost the Registry");
+    assert!(message.contains("tied to as Single"), "{message}");
+}
+
+#[test]
+fn node_without_the_cluster_credentials_is_refused() {
+    let creds = credentials("refuse");
+    let (registry, addr) = registry(&creds);
+    let connect = format!("registry={addr}");
+
+    let mut insecure = Proc::spawn(NODE, &["--connect", &connect, "--insecure", "--connect-timeout-ms", "3000"]);
+    assert!(!insecure.wait_exit().success());
+    let error = insecure.wait_for("could not connect to Registry");
+    assert!(error.contains("TLS"), "{error}");
+    registry.wait_for("TLS handshake failed");
+
+    let other_cluster = credentials("other-cluster");
+    let mut stranger = node("stranger", &addr, &other_cluster);
+    assert!(!stranger.wait_exit().success());
+    stranger.wait_for("could not connect to Registry");
+    registry.wait_for_count("TLS handshake failed", 2);
+    assert!(registry.find("remote joined").is_none(), "{}", registry.output());
+}
+
+#[test]
+fn a_second_registry_is_refused_by_the_single_tie() {
+    let creds = credentials("single");
+    let (_first, first_addr) = registry(&creds);
+    let (_second, second_addr) = registry(&creds);
+    let alice = Proc::spawn(NODE, &[
+        "--connect", &format!("registry={first_addr}"),
+        "--connect", &format!("registry={second_addr}"),
+        "--credentials", creds.to_str().unwrap(),
+    ]);
+    let error = alice.wait_for("could not connect to Registry");
+    assert!(error.contains("tie `Node -> Registry = Single` already has its one remote"), "{error}");
+}
+
+/// The same module with one placed signature changed: a different build.
+mod mismatched {
+    #[loci::multitier]
+    pub mod chat {
+        use loci::{Event, Here};
+
+        #[peer(ties(Node = Multiple))]
+        pub struct Registry;
+
+        #[peer(ties(Registry = Single))]
+        pub struct Node;
+
+        #[on(Node)]
+        pub fn message() -> Event<u64> {
+            Event::new()
+        }
+
+        #[on(Registry)]
+        pub fn public_message(ctx: &Here<Registry>) -> Event<String> {
+            ctx.remote(message).from_all_seq().map(|(_, n)| n.to_string())
+        }
+
+        #[on(Registry)]
+        pub fn online(ctx: &Here<Registry>) -> Vec<String> {
+            ctx.remotes::<Node>().connected().iter().map(|n| n.name().to_owned()).collect()
+        }
+    }
+}
+
+#[test]
+fn a_build_with_another_fingerprint_is_refused() {
+    let creds = credentials("fingerprint");
+    let (registry, addr) = registry(&creds);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let outcome = runtime.block_on(
+        loci::Instance::<mismatched::chat::Node>::builder()
+            .credentials(&creds)
+            .connect("registry", addr.parse().unwrap())
+            .start(),
+    );
+    let error = outcome.expect_err("a mismatched build must be refused").to_string();
+    assert!(error.contains("mismatched build"), "{error}");
+    let logged = registry.wait_for("refused a connection");
+    assert!(logged.contains("mismatched build") && logged.contains("fingerprint"), "{logged}");
+}
+
+#[test]
+fn registry_code_is_absent_from_the_node_executable() {
+    let marker: &[u8] = b"relays every node's lines to every node";
+    let contains = |path: &str| std::fs::read(path).unwrap().windows(marker.len()).any(|window| window == marker);
+    assert!(contains(REGISTRY), "the marker must be in the registry, or this test proves nothing");
+    assert!(!contains(NODE), "the node executable contains code placed only on the registry");
+}
