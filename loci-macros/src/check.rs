@@ -67,8 +67,10 @@ fn ties(errors: &Errors, model: &Model) {
                 continue;
             }
             tied.push(&tie.peer);
-            let back = model.peers.iter().find(|p| p.ident() == &tie.peer).and_then(|other| other.ties.iter().find(|t| &t.peer == peer.ident()));
-            if back.is_none() {
+            let Some(other) = model.peers.iter().find(|p| p.ident() == &tie.peer) else { continue };
+            // A tie of the other peer that names an unknown peer is probably the missing one, misspelt.
+            let misspelt = other.ties.iter().any(|t| !is_peer(model, &t.peer));
+            if !misspelt && !other.ties.iter().any(|t| &t.peer == peer.ident()) {
                 let hint = if tie.multiplicity == Multiplicity::Multiple { "Single" } else { "Multiple" };
                 errors.spanned(
                     &tie.written,

@@ -113,6 +113,9 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
         }
         #kind_impl
         impl ::loci::PlacedOn<#peer> for #name {}
+        impl<__P: ::loci::Tie<#peer>> ::loci::__private::Reach<__P> for #name {
+            type Multiplicity = <__P as ::loci::Tie<#peer>>::Multiplicity;
+        }
     }
 }
 
@@ -168,7 +171,7 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
     });
     let subscribe_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
         let handle = item.ident();
-        quote!(#id => ::core::option::Option::Some(::loci::__private::forward_event(&__ctx.local(#handle), __sink)),)
+        quote!(#id => ::core::option::Option::Some(<#handle as ::loci::PlacedEvent>::__forward(&__ctx.local(#handle), __sink)),)
     });
     let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function)).map(|(id, item)| {
         let body = body_ident(item.ident());
@@ -176,18 +179,18 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         let ctx = item.context.as_ref().map(|context| if context.by_ref { quote!(&__ctx,) } else { quote!(__ctx,) });
         let call = quote!(#body(#ctx #(#args),*));
         let call = if item.is_async() { quote!(#call.await) } else { call };
-        let args_ty = args_type(item);
+        let handle = item.ident();
         let pattern = match args.as_slice() {
             [one] => quote!(#one),
             many => quote!((#(#many),*)),
         };
         quote! {
             #id => {
-                let #pattern: #args_ty = ::loci::__private::decode_args(&__args)?;
+                let #pattern = <#handle as ::loci::PlacedFunction>::__decode_args(&__args)?;
                 let __ctx = ::core::clone::Clone::clone(__ctx);
                 ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
                     let __output = #call;
-                    ::loci::__private::encode_result(&__output)
+                    <#handle as ::loci::PlacedFunction>::__encode_output(&__output)
                 }))
             }
         }
@@ -318,25 +321,33 @@ fn module_spec(model: &Model) -> TokenStream {
 pub fn fallback(module: &ItemMod) -> TokenStream {
     let Some((_, items)) = &module.content else { return TokenStream::new() };
     let strip = |attrs: &mut Vec<syn::Attribute>| attrs.retain(|a| !a.path().is_ident("peer") && !a.path().is_ident("on"));
-    let items = items.iter().filter_map(|item| match item {
-        Item::Fn(func) if func.attrs.iter().any(|a| a.path().is_ident("on")) || func.sig.ident == "main" => {
-            if func.sig.ident == "main" {
-                return None;
+    let mut emitted: Vec<Ident> = Vec::new();
+    let mut first = |ident: &Ident| {
+        let new = !emitted.contains(ident);
+        emitted.push(ident.clone());
+        new
+    };
+    let items: Vec<TokenStream> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Fn(func) if func.sig.ident == "main" => None,
+            Item::Fn(func) if func.attrs.iter().any(|a| a.path().is_ident("on")) => {
+                let (vis, ident) = (&func.vis, &func.sig.ident);
+                first(ident).then(|| quote!(#[allow(non_camel_case_types)] #[derive(Clone, Copy)] #vis struct #ident;))
             }
-            let (vis, ident) = (&func.vis, &func.sig.ident);
-            Some(quote!(#[allow(non_camel_case_types, dead_code)] #[derive(Clone, Copy)] #vis struct #ident;))
-        }
-        Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
-        Item::Struct(item) => {
-            let mut item = item.clone();
-            strip(&mut item.attrs);
-            Some(item.into_token_stream())
-        }
-        other => Some(other.into_token_stream()),
-    });
+            Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
+            Item::Struct(item) => {
+                let mut item = item.clone();
+                strip(&mut item.attrs);
+                first(&item.ident).then(|| item.into_token_stream())
+            }
+            other => Some(other.into_token_stream()),
+        })
+        .collect();
     let (attrs, vis, ident) = (&module.attrs, &module.vis, &module.ident);
     quote! {
         #(#attrs)*
+        #[allow(unused, dead_code)]
         #vis mod #ident {
             #(#items)*
         }

@@ -284,7 +284,7 @@ impl Core {
     }
 
     /// Sends a call to `connection` and decodes the reply.
-    pub async fn call<T: serde::de::DeserializeOwned>(
+    pub async fn call<T: crate::placement::Transmit>(
         &self,
         connection: &Connection,
         item: ItemId,
@@ -300,7 +300,7 @@ impl Core {
         })?;
         let remote = || connection.info.to_string();
         match status {
-            ReplyStatus::Ok => postcard::from_bytes(&payload).map_err(|error| RemoteError::Codec {
+            ReplyStatus::Ok => T::__decode(&payload).map_err(|error| RemoteError::Codec {
                 direction: "decode",
                 item: item_name,
                 detail: error.to_string(),

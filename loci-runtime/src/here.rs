@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use crate::core::{Core, EventRoute};
 use crate::error::RemoteError;
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, Placed, PlacedEvent, PlacedFunction, PlacedOn, Tie,
+    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, PlacedEvent, PlacedFunction, PlacedOn, Reach, Tie, Transmit,
 };
 use crate::reactive::Event;
 use crate::remote::{Remote, RemoteInfo};
@@ -67,10 +67,9 @@ impl<P: Peer> Here<P> {
     ///
     /// What follows depends on the tie: `.as_local()` over `Single` / `Optional`,
     /// `.from_all()` / `.from_all_seq()` over `Multiple`, `.from(&remote)` over any.
-    pub fn remote<V>(&self, item: V) -> Access<'_, P, V, V::Kind, <P as Tie<V::Peer>>::Multiplicity>
+    pub fn remote<V>(&self, item: V) -> Access<'_, P, V, V::Kind, <V as Reach<P>>::Multiplicity>
     where
-        V: Placed,
-        P: Tie<V::Peer>,
+        V: Reach<P>,
     {
         Access { here: self, item, _marker: PhantomData }
     }
@@ -98,8 +97,8 @@ pub struct Access<'a, P, V, K, M> {
     _marker: PhantomData<fn() -> (K, M)>,
 }
 
-fn decode_into<T: serde::de::DeserializeOwned>(payload: &Bytes) -> Result<T, postcard::Error> {
-    postcard::from_bytes(payload)
+fn decode_into<T: Transmit>(payload: &Bytes) -> Result<T, postcard::Error> {
+    T::__decode(payload)
 }
 
 impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
@@ -164,7 +163,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
 }
 
 fn encode_args<V: PlacedFunction>(args: &V::Args) -> Result<Bytes, RemoteError> {
-    postcard::to_allocvec(args).map(Bytes::from).map_err(|error| RemoteError::Codec {
+    args.__encode().map(Bytes::from).map_err(|error| RemoteError::Codec {
         direction: "encode",
         item: V::NAME,
         detail: error.to_string(),

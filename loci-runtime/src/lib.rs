@@ -66,25 +66,11 @@ pub use transport::Security;
 /// Items the generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::placement::{forward_event, BoxFuture, EventSink};
+    pub use crate::placement::{BoxFuture, EventSink, Reach};
     pub use crate::reactive::Observation;
     pub use crate::spec::{ItemKind, ItemSpec, ModuleSpec, Multiplicity, PeerSpec, TieSpec};
     pub use crate::wire::{Failure, ItemId};
     pub use bytes::Bytes;
-
-    /// Decodes the arguments of a call.
-    pub fn decode_args<T: serde::de::DeserializeOwned>(args: &Bytes) -> Result<T, Failure> {
-        postcard::from_bytes(args).map_err(|error| Failure::BadArguments(error.to_string()))
-    }
-
-    /// Encodes the result of a call.
-    pub fn encode_result<T: serde::Serialize>(result: &T) -> Result<Vec<u8>, Failure> {
-        postcard::to_allocvec(result).map_err(|error| Failure::Unencodable(error.to_string()))
-    }
-
-    /// Compile-time check that a placed signature's type can travel; the span of the call
-    /// is the user's type, so the error points there.
-    pub const fn assert_transmit<T: crate::Transmit>() {}
 
     /// Converts what a peer's `main` returns into the instance's result.
     pub trait MainOutput {

@@ -149,9 +149,27 @@ impl<From, To> Aggregate<From, To> for Multiple {}
     label = "placed items take and return values that are sent over the network",
     note = "values that cross peers are encoded with postcard: add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or send a type that has them"
 )]
-pub trait Transmit: Serialize + DeserializeOwned + Send + 'static {}
+pub trait Transmit: Send + Sized + 'static {
+    /// Encodes the value for the wire.
+    #[doc(hidden)]
+    fn __encode(&self) -> Result<Vec<u8>, postcard::Error>;
+    /// Decodes a value from the wire.
+    #[doc(hidden)]
+    fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error>;
+}
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Transmit for T {}
+// Transmit deliberately has no serde supertraits: with them, a missing derive is reported as
+// the serde bound; without them, `do_not_recommend` reports it as "`T` cannot travel".
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> Transmit for T {
+    fn __encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_allocvec(self)
+    }
+
+    fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+}
 
 /// Kind marker of placed events (values created once per instance).
 #[derive(Debug, Clone, Copy)]
@@ -176,6 +194,15 @@ pub trait Placed: Copy + Send + Sync + 'static {
 pub trait PlacedEvent: Placed<Kind = EventKind> {
     /// The type of one occurrence.
     type Item: Transmit + Sync;
+
+    /// Forwards every occurrence of `event` to `sink`, encoded with postcard.
+    #[doc(hidden)]
+    fn __forward(event: &Event<Self::Item>, sink: EventSink) -> Observation {
+        event.observe(move |value| match value.__encode() {
+            Ok(bytes) => sink(Bytes::from(bytes)),
+            Err(error) => tracing::warn!(%error, "dropped an event occurrence that could not be encoded"),
+        })
+    }
 }
 
 /// A placed function: every access runs it on the remote with the given arguments.
@@ -184,6 +211,28 @@ pub trait PlacedFunction: Placed<Kind = FunctionKind> {
     type Args: Transmit;
     /// What the function returns.
     type Output: Transmit;
+
+    /// Decodes the arguments of an incoming call.
+    #[doc(hidden)]
+    fn __decode_args(args: &Bytes) -> Result<Self::Args, Failure> {
+        Self::Args::__decode(args).map_err(|error| Failure::BadArguments(error.to_string()))
+    }
+
+    /// Encodes the result of a call.
+    #[doc(hidden)]
+    fn __encode_output(output: &Self::Output) -> Result<Vec<u8>, Failure> {
+        output.__encode().map_err(|error| Failure::Unencodable(error.to_string()))
+    }
+}
+
+/// Items reachable from peer `P`: those placed on a peer `P` is tied to (generated per item).
+///
+/// Resolving the tie through the item, not through `P`, keeps a missing tie reported as such
+/// (`P` has no tie to ..) even when `P` has a single tie.
+#[doc(hidden)]
+pub trait Reach<P: Peer>: Placed {
+    /// The multiplicity of the tie from `P` to the item's peer.
+    type Multiplicity: TieMultiplicity;
 }
 
 /// Implemented by items placed on `P`, so that `ctx.local(item)` only accepts those.
@@ -193,12 +242,3 @@ pub trait PlacedFunction: Placed<Kind = FunctionKind> {
     note = "reach it through a tie with `ctx.remote({Self})`, or place it on `{P}` with `#[on(..)]`"
 )]
 pub trait PlacedOn<P: Peer>: Placed {}
-
-/// Forwards every occurrence of `event` to `sink`, encoded with postcard (used by generated code).
-#[doc(hidden)]
-pub fn forward_event<T: Transmit + Sync>(event: &Event<T>, sink: EventSink) -> Observation {
-    event.observe(move |value| match postcard::to_allocvec(value) {
-        Ok(bytes) => sink(Bytes::from(bytes)),
-        Err(error) => tracing::warn!(%error, "dropped an event occurrence that could not be encoded"),
-    })
-}
