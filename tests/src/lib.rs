@@ -1,1 +1,176 @@
-//! Shared modules for the cross-crate tests.
+//! Shared pieces of the cross-crate tests: a multitier module modelled on the Flink
+//! TaskManagerGateway, and helpers that run instances on their own threads and runtimes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+
+#[loci::multitier]
+pub mod cluster {
+    use loci::{Event, Here};
+    use serde::{Deserialize, Serialize};
+
+    /// Schedules tasks onto task managers.
+    #[peer(ties(TaskManager = Multiple, Monitor = Optional))]
+    pub struct JobManager;
+
+    /// Runs tasks; belongs to exactly one job manager.
+    #[peer(ties(JobManager = Single))]
+    pub struct TaskManager;
+
+    /// Watches the job manager, when one is around.
+    #[peer(ties(JobManager = Optional))]
+    pub struct Monitor;
+
+    /// What a job manager sends to deploy a task.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Deployment {
+        pub task: String,
+        pub slots: u32,
+    }
+
+    /// Accepts a task and says who took it.
+    #[on(TaskManager)]
+    pub fn submit_task(ctx: &Here<TaskManager>, deployment: Deployment) -> String {
+        format!("{} runs {} on {} slots", ctx.name(), deployment.task, deployment.slots)
+    }
+
+    /// Answers after a delay, to observe concurrency and disconnection.
+    #[on(TaskManager)]
+    pub async fn slow_echo(delay_ms: u64, text: String) -> String {
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        text
+    }
+
+    /// Always panics.
+    #[on(TaskManager)]
+    pub fn crash(reason: String) -> u32 {
+        panic!("task manager crashed: {reason}")
+    }
+
+    /// A result of any size, to exceed frame limits.
+    #[on(TaskManager)]
+    pub fn blob(size: usize) -> Vec<u8> {
+        vec![7; size]
+    }
+
+    /// Status numbers a task manager reports.
+    #[on(TaskManager)]
+    pub fn status() -> Event<u64> {
+        Event::new()
+    }
+
+    /// How many jobs the job manager runs.
+    #[on(JobManager)]
+    pub fn job_count() -> u32 {
+        42
+    }
+
+    /// Alerts a monitor raised.
+    #[on(Monitor)]
+    pub fn alerts() -> Vec<String> {
+        vec!["disk full".to_owned()]
+    }
+}
+
+/// Fresh cluster credentials in a temporary directory.
+pub fn credentials(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loci-tests-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    loci::credentials::create_cluster(&dir).expect("credentials");
+    dir
+}
+
+/// An instance running on its own thread with its own single-threaded runtime.
+pub struct Spawned<P: loci::Peer> {
+    pub here: loci::Here<P>,
+    pub addr: SocketAddr,
+    stop: Option<mpsc::Sender<Stop>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+enum Stop {
+    /// Close connections cleanly.
+    Graceful,
+    /// Stop the runtime at once: remotes hear nothing more, as if the process were killed.
+    Crash,
+}
+
+impl<P: loci::Peer> Spawned<P> {
+    /// Starts `builder` on a new thread; panics if it does not start.
+    pub fn start(builder: loci::Builder<P>) -> Self {
+        Self::try_start(builder).unwrap_or_else(|error| panic!("instance did not start: {error}"))
+    }
+
+    /// Starts `builder` on a new thread.
+    pub fn try_start(builder: loci::Builder<P>) -> loci::Result<Self> {
+        let (started_tx, started_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let running = match runtime.block_on(builder.start()) {
+                Ok(running) => running,
+                Err(error) => {
+                    let _ = started_tx.send(Err(error));
+                    return;
+                }
+            };
+            let _ = started_tx.send(Ok((running.here().clone(), running.local_addr())));
+            let stop = runtime.block_on(async {
+                loop {
+                    match stop_rx.try_recv() {
+                        Ok(stop) => return stop,
+                        Err(mpsc::TryRecvError::Disconnected) => return Stop::Graceful,
+                        Err(mpsc::TryRecvError::Empty) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    }
+                }
+            });
+            match stop {
+                Stop::Graceful => runtime.block_on(running.shutdown()),
+                Stop::Crash => {
+                    // Leak the endpoint so nothing closes the connections politely.
+                    std::mem::forget(running);
+                    runtime.shutdown_background();
+                }
+            }
+        });
+        let (here, addr) = started_rx.recv().expect("instance thread ended")?;
+        Ok(Spawned { here, addr, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    /// Stops the instance with a clean close of its connections.
+    pub fn shutdown(mut self) {
+        self.stop_with(Stop::Graceful);
+    }
+
+    /// Stops the instance as abruptly as a killed process: its remotes must time out.
+    pub fn crash(mut self) {
+        self.stop_with(Stop::Crash);
+    }
+
+    fn stop_with(&mut self, stop: Stop) {
+        if let Some(sender) = self.stop.take() {
+            let _ = sender.send(stop);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl<P: loci::Peer> Drop for Spawned<P> {
+    fn drop(&mut self) {
+        self.stop_with(Stop::Graceful);
+    }
+}
+
+/// A builder for peer `P` with the given credentials, listening on a free loopback port.
+pub fn listening<P: loci::Peer>(creds: &Path, name: &str) -> loci::Builder<P> {
+    loci::Instance::<P>::builder().credentials(creds).name(name).listen("127.0.0.1:0".parse().unwrap())
+}
+
+/// A builder for peer `P` with the given credentials that connects to `peer` at `addr`.
+pub fn connecting<P: loci::Peer>(creds: &Path, name: &str, peer: &str, addr: SocketAddr) -> loci::Builder<P> {
+    loci::Instance::<P>::builder().credentials(creds).name(name).connect(peer, addr)
+}
