@@ -35,11 +35,8 @@ fn is_peer(model: &Model, ident: &Ident) -> bool {
 
 fn names(errors: &Errors, model: &Model) {
     let mut seen: HashMap<String, &str> = HashMap::new();
-    let declared = model
-        .peers
-        .iter()
-        .map(|p| (p.ident(), "peer"))
-        .chain(model.items.iter().map(|i| (i.ident(), "placed item")));
+    let declared =
+        model.peers.iter().map(|p| (p.ident(), "peer")).chain(model.items.iter().map(|i| (i.ident(), "placed item")));
     for (ident, what) in declared {
         let name = ident.to_string();
         if name.starts_with("__Loci") || name.starts_with("__loci") {
@@ -63,7 +60,14 @@ fn ties(errors: &Errors, model: &Model) {
                 continue;
             }
             if tied.contains(&&tie.peer) {
-                errors.spanned(&tie.peer, format!("`{}` is tied to `{}` twice; keep one tie with the multiplicity you mean", peer.ident(), tie.peer));
+                errors.spanned(
+                    &tie.peer,
+                    format!(
+                        "`{}` is tied to `{}` twice; keep one tie with the multiplicity you mean",
+                        peer.ident(),
+                        tie.peer
+                    ),
+                );
                 continue;
             }
             tied.push(&tie.peer);
@@ -88,7 +92,10 @@ fn context_peer(errors: &Errors, context: &Option<Context>, peer: &Ident, item: 
     if let Some(context) = context {
         if &context.peer != peer {
             let written = if context.by_ref { format!("&Here<{peer}>") } else { format!("Here<{peer}>") };
-            errors.spanned(&context.ty, format!("`{item}` is placed on `{peer}`, so its context is `{written}`, not `Here<{}>`", context.peer));
+            errors.spanned(
+                &context.ty,
+                format!("`{item}` is placed on `{peer}`, so its context is `{written}`, not `Here<{}>`", context.peer),
+            );
         }
     }
 }
@@ -111,7 +118,10 @@ fn mains(errors: &Errors, model: &Model) {
             continue;
         }
         if let Some(first) = seen.iter().find(|p| **p == &main.peer) {
-            errors.spanned(&main.func.sig.ident, format!("`{first}` has two `main`s; a peer has at most one `main`, so merge them into one"));
+            errors.spanned(
+                &main.func.sig.ident,
+                format!("`{first}` has two `main`s; a peer has at most one `main`, so merge them into one"),
+            );
             continue;
         }
         seen.push(&main.peer);
@@ -119,9 +129,15 @@ fn mains(errors: &Errors, model: &Model) {
         let peer = &main.peer;
         let wanted = format!("`#[on({peer})] async fn main(ctx: Here<{peer}>) -> loci::Result<()>`");
         if main.func.sig.asyncness.is_none() {
-            errors.spanned(&main.func.sig.fn_token, format!("`main` of `{peer}` must be async: {wanted}"));
-        } else if main.func.sig.inputs.len() != 1 || main.context.as_ref().is_some_and(|c| c.by_ref) || main.context.is_none() {
-            errors.spanned(&main.func.sig.inputs, format!("`main` of `{peer}` takes its context by value and nothing else: {wanted}"));
+            errors.spanned(main.func.sig.fn_token, format!("`main` of `{peer}` must be async: {wanted}"));
+        } else if main.func.sig.inputs.len() != 1
+            || main.context.as_ref().is_some_and(|c| c.by_ref)
+            || main.context.is_none()
+        {
+            errors.spanned(
+                &main.func.sig.inputs,
+                format!("`main` of `{peer}` takes its context by value and nothing else: {wanted}"),
+            );
         }
     }
 }

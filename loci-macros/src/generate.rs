@@ -154,14 +154,21 @@ fn main_body(main: &Main) -> TokenStream {
 
 /// How the dispatch passes the context to a body that holds `ctx: &Here<Self>` in `__ctx`.
 fn context_arg(item: &Placed) -> Option<TokenStream> {
-    item.context.as_ref().map(|context| if context.by_ref { quote!(__ctx,) } else { quote!(::core::clone::Clone::clone(__ctx),) })
+    item.context
+        .as_ref()
+        .map(|context| if context.by_ref { quote!(__ctx,) } else { quote!(::core::clone::Clone::clone(__ctx),) })
 }
 
 fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
     let index = peer_index(model, peer);
     let name = peer.to_string();
-    let placed: Vec<(u16, &Placed)> =
-        model.items.iter().enumerate().filter(|(_, item)| &item.peer == peer).map(|(id, item)| (id as u16, item)).collect();
+    let placed: Vec<(u16, &Placed)> = model
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| &item.peer == peer)
+        .map(|(id, item)| (id as u16, item))
+        .collect();
 
     let init_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
         let body = body_ident(item.ident());
@@ -320,7 +327,8 @@ fn module_spec(model: &Model) -> TokenStream {
 /// item reduced to its handle, so that code naming the items does not add follow-up errors.
 pub fn fallback(module: &ItemMod) -> TokenStream {
     let Some((_, items)) = &module.content else { return TokenStream::new() };
-    let strip = |attrs: &mut Vec<syn::Attribute>| attrs.retain(|a| !a.path().is_ident("peer") && !a.path().is_ident("on"));
+    let strip =
+        |attrs: &mut Vec<syn::Attribute>| attrs.retain(|a| !a.path().is_ident("peer") && !a.path().is_ident("on"));
     let mut emitted: Vec<Ident> = Vec::new();
     let mut first = |ident: &Ident| {
         let new = !emitted.contains(ident);

@@ -60,7 +60,7 @@ pub struct Context {
 
 pub enum Kind {
     /// `fn name() -> Event<Item>`: a value created once per instance.
-    Event { item: Type },
+    Event { item: Box<Type> },
     /// Any other placed function: run for every access.
     Function,
 }
@@ -158,7 +158,10 @@ fn event_item(ty: &Type) -> Option<Type> {
 fn signature(errors: &Errors, func: &ItemFn) -> (Option<Context>, Vec<(Pat, Type)>) {
     let name = &func.sig.ident;
     if !func.sig.generics.params.is_empty() {
-        errors.spanned(&func.sig.generics, format!("placed function `{name}` cannot be generic: every peer must agree on its types"));
+        errors.spanned(
+            &func.sig.generics,
+            format!("placed function `{name}` cannot be generic: every peer must agree on its types"),
+        );
     }
     let mut context = None;
     let mut params = Vec::new();
@@ -167,7 +170,8 @@ fn signature(errors: &Errors, func: &ItemFn) -> (Option<Context>, Vec<(Pat, Type
             FnArg::Receiver(receiver) => errors.spanned(receiver, "placed functions are free functions; remove `self`"),
             FnArg::Typed(arg) => match here_peer(&arg.ty) {
                 Some(peer) if index == 0 => {
-                    context = Some(Context { peer, by_ref: matches!(*arg.ty, Type::Reference(_)), ty: (*arg.ty).clone() })
+                    context =
+                        Some(Context { peer, by_ref: matches!(*arg.ty, Type::Reference(_)), ty: (*arg.ty).clone() })
                 }
                 Some(_) => errors.spanned(&arg.ty, "the `Here<..>` context must be the first parameter"),
                 None => params.push(((*arg.pat).clone(), (*arg.ty).clone())),
@@ -192,7 +196,7 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
             if let Some(asyncness) = &decl.func.sig.asyncness {
                 errors.spanned(asyncness, format!("`{name}` returns an `Event`, so it is a placed value created when the instance starts; make it a plain `fn`"));
             }
-            Kind::Event { item }
+            Kind::Event { item: Box::new(item) }
         }
         None => Kind::Function,
     };

@@ -172,6 +172,9 @@ fn unplaced_fn(errors: &Errors, func: &ItemFn) {
         return;
     }
     if let Some(peer) = crate::model::here_peer_in(&func.sig) {
-        errors.spanned(name, format!("`{name}` takes a `Here<{peer}>` context but has no placement; add `#[on({peer})]` above it"));
+        errors.spanned(
+            name,
+            format!("`{name}` takes a `Here<{peer}>` context but has no placement; add `#[on({peer})]` above it"),
+        );
     }
 }

@@ -53,7 +53,9 @@ pub struct InstanceArgs {
 }
 
 fn parse_connect(value: &str) -> std::result::Result<(String, SocketAddr), String> {
-    let (peer, addr) = value.split_once('=').ok_or_else(|| format!("expected PEER=ADDR, e.g. registry=127.0.0.1:4000, got `{value}`"))?;
+    let (peer, addr) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected PEER=ADDR, e.g. registry=127.0.0.1:4000, got `{value}`"))?;
     let addr = addr
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve `{addr}`: {e}"))?
@@ -66,8 +68,12 @@ impl InstanceArgs {
     /// Parses the process's command line for peer `P`; `--help` describes the peer and its ties.
     pub fn parse_for<P: Peer>() -> Self {
         let spec = &P::Module::SPEC;
-        let command = clap::Command::new(P::NAME).bin_name(P::NAME.to_lowercase())
-            .about(format!("The `{}` peer of the `{}` multitier module (ties: {}).", P::NAME, spec.name, spec.describe_ties(P::INDEX)));
+        let command = clap::Command::new(P::NAME).bin_name(P::NAME.to_lowercase()).about(format!(
+            "The `{}` peer of the `{}` multitier module (ties: {}).",
+            P::NAME,
+            spec.name,
+            spec.describe_ties(P::INDEX)
+        ));
         let matches = Self::augment_args(command).get_matches();
         match Self::from_arg_matches(&matches) {
             Ok(args) => args,
@@ -96,8 +102,14 @@ impl InstanceArgs {
 
     /// Installs a `tracing` subscriber on stderr with `--log-level` (once per process).
     pub fn init_logging(&self) {
-        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).try_init();
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }
 

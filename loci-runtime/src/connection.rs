@@ -42,7 +42,10 @@ pub(crate) enum DialError {
 }
 
 fn frame_reader(recv: quinn::RecvStream, max_frame: usize) -> FrameReader {
-    FramedRead::new(recv, LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max_frame).new_codec())
+    FramedRead::new(
+        recv,
+        LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max_frame).new_codec(),
+    )
 }
 
 fn describe_close(error: &quinn::ConnectionError) -> String {
@@ -70,7 +73,9 @@ fn is_tls_code(code: quinn::TransportErrorCode) -> bool {
 }
 
 fn tls_failure(error: &quinn::ConnectionError) -> String {
-    format!("TLS handshake failed ({error}); check that both sides use credentials of the same cluster CA (--credentials)")
+    format!(
+        "TLS handshake failed ({error}); check that both sides use credentials of the same cluster CA (--credentials)"
+    )
 }
 
 fn is_refusal(error: &quinn::ConnectionError) -> bool {
@@ -114,7 +119,12 @@ fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Ref
 }
 
 /// Connects to `addr`, expecting peer `expected`, and starts driving the connection.
-pub(crate) async fn dial<P: Peer>(here: &Here<P>, endpoint: &quinn::Endpoint, expected: u16, addr: SocketAddr) -> Result<(), DialError> {
+pub(crate) async fn dial<P: Peer>(
+    here: &Here<P>,
+    endpoint: &quinn::Endpoint,
+    expected: u16,
+    addr: SocketAddr,
+) -> Result<(), DialError> {
     let core = &here.core;
     let connecting = endpoint
         .connect(addr, CLUSTER_SERVER_NAME)
@@ -126,7 +136,8 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, endpoint: &quinn::Endpoint, ex
         }
         _ => DialError::Failed { reason: describe_close(&error), retry: false },
     })?;
-    let (mut send, recv) = quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
+    let (mut send, recv) =
+        quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
     let mut frames = frame_reader(recv, core.max_frame);
     write_hello(&mut send, Hello::new(core.spec, core.local, core.instance, &core.name))
         .await
@@ -275,7 +286,9 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 return violation(format!("oversized frame (limit {} bytes)", here.core.max_frame));
             }
             Some(Err(_)) | None => {
-                let reason = quic.close_reason().map_or_else(|| "the remote finished its stream".to_owned(), |e| describe_close(&e));
+                let reason = quic
+                    .close_reason()
+                    .map_or_else(|| "the remote finished its stream".to_owned(), |e| describe_close(&e));
                 quic.close(CLOSE_SHUTDOWN.into(), b"stream ended");
                 return reason;
             }

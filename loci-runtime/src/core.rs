@@ -78,7 +78,12 @@ impl Connection {
     }
 
     /// Sends a call and waits for its reply.
-    pub async fn call(&self, item: ItemId, item_name: &'static str, args: Bytes) -> Result<(ReplyStatus, Bytes), RemoteError> {
+    pub async fn call(
+        &self,
+        item: ItemId,
+        item_name: &'static str,
+        args: Bytes,
+    ) -> Result<(ReplyStatus, Bytes), RemoteError> {
         let disconnected = || RemoteError::Disconnected { remote: self.info.to_string(), item: item_name };
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();

@@ -7,9 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -51,7 +49,8 @@ pub fn create_cluster(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|e| fail("CA parameters", &e))?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, "loci cluster CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca_params.self_signed(&ca_key).map_err(|e| fail("signing the CA", &e))?;
 
     let member_key = KeyPair::generate().map_err(|e| fail("generating the member key", &e))?;
@@ -59,8 +58,9 @@ pub fn create_cluster(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         CertificateParams::new(vec![CLUSTER_SERVER_NAME.to_owned()]).map_err(|e| fail("member parameters", &e))?;
     member_params.distinguished_name.push(DnType::CommonName, "loci cluster member");
     member_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-    let member_cert =
-        member_params.signed_by(&member_key, &ca_cert, &ca_key).map_err(|e| fail("signing the member certificate", &e))?;
+    let member_cert = member_params
+        .signed_by(&member_key, &ca_cert, &ca_key)
+        .map_err(|e| fail("signing the member certificate", &e))?;
 
     let files = [
         (CA_CERT_FILE, ca_cert.pem(), false),
@@ -126,6 +126,7 @@ pub(crate) fn load(dir: &Path) -> Result<Credentials, Error> {
 pub(crate) fn ephemeral() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
     let certified = rcgen::generate_simple_self_signed(vec![CLUSTER_SERVER_NAME.to_owned()])
         .map_err(|e| Error::Credentials(format!("generating an ephemeral certificate: {e}")))?;
-    let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).map_err(|e| Error::Credentials(e.to_owned()))?;
+    let key =
+        PrivateKeyDer::try_from(certified.key_pair.serialize_der()).map_err(|e| Error::Credentials(e.to_owned()))?;
     Ok((vec![certified.cert.der().clone()], key))
 }

@@ -10,7 +10,8 @@ use futures_util::future::join_all;
 use crate::core::{Core, EventRoute};
 use crate::error::RemoteError;
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, PlacedEvent, PlacedFunction, PlacedOn, Reach, Tie, Transmit,
+    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, PlacedEvent, PlacedFunction, PlacedOn, Reach, Tie,
+    Transmit,
 };
 use crate::reactive::Event;
 use crate::remote::{Remote, RemoteInfo};
@@ -55,7 +56,9 @@ impl<P: Peer> Here<P> {
         let slot = &self.core.values[usize::from(V::ID)];
         let value = slot.get_or_init(|| match P::__init_value(self, V::ID) {
             Some(value) => value,
-            None => panic!("loci: `{}` is not a value placed on `{}` (generated code is out of sync)", V::NAME, P::NAME),
+            None => {
+                panic!("loci: `{}` is not a value placed on `{}` (generated code is out of sync)", V::NAME, P::NAME)
+            }
         });
         match value.downcast_ref::<Event<V::Item>>() {
             Some(event) => event.clone(),
@@ -135,7 +138,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     }
 
     /// One local event per currently connected remote.
-    pub fn from_all(self) -> Vec<(Remote<V::Peer>, Event<V::Item>)>
+    pub fn from_all(self) -> PerRemoteEvents<V::Peer, V::Item>
     where
         M: Aggregate<P, V::Peer>,
     {
@@ -170,10 +173,17 @@ fn encode_args<V: PlacedFunction>(args: &V::Args) -> Result<Bytes, RemoteError> 
     })
 }
 
-async fn call_one<P: Peer, V: PlacedFunction>(here: &Here<P>, remote_id: u64, args: &Bytes) -> Result<V::Output, RemoteError> {
+async fn call_one<P: Peer, V: PlacedFunction>(
+    here: &Here<P>,
+    remote_id: u64,
+    args: &Bytes,
+) -> Result<V::Output, RemoteError> {
     match here.core.connection(remote_id) {
         Some(connection) => here.core.call(&connection, V::ID, args).await,
-        None => Err(RemoteError::Disconnected { remote: format!("{} #{remote_id}", <V::Peer as Peer>::NAME), item: V::NAME }),
+        None => Err(RemoteError::Disconnected {
+            remote: format!("{} #{remote_id}", <V::Peer as Peer>::NAME),
+            item: V::NAME,
+        }),
     }
 }
 
@@ -247,6 +257,9 @@ pub struct All<'a, P, V> {
     here: &'a Here<P>,
     item: V,
 }
+
+/// One local event per remote, as `from_all` on a placed event returns them.
+pub type PerRemoteEvents<Q, T> = Vec<(Remote<Q>, Event<T>)>;
 
 /// One answer per remote, as aggregation returns them.
 pub type PerRemote<Q, T> = Vec<(Remote<Q>, Result<T, RemoteError>)>;

@@ -120,7 +120,11 @@ impl<P: Peer> Builder<P> {
             .map(|(name, addr)| {
                 let peer = spec.peer_index(name).ok_or_else(|| {
                     let peers: Vec<_> = spec.peers.iter().map(|p| p.name.to_lowercase()).collect();
-                    Error::Config(format!("`--connect {name}=...`: module `{}` has no peer `{name}` (peers: {})", spec.name, peers.join(", ")))
+                    Error::Config(format!(
+                        "`--connect {name}=...`: module `{}` has no peer `{name}` (peers: {})",
+                        spec.name,
+                        peers.join(", ")
+                    ))
                 })?;
                 if spec.tie(P::INDEX, peer).is_none() {
                     return Err(Error::Config(format!(
@@ -144,7 +148,10 @@ impl<P: Peer> Builder<P> {
             return Err(Error::Config(format!("--max-frame-bytes {} is too small (at least 1024)", self.max_frame)));
         }
         if matches!(self.security, Security::Insecure) {
-            tracing::warn!("INSECURE MODE: TLS certificates are not checked; any process can connect to this {}", P::NAME);
+            tracing::warn!(
+                "INSECURE MODE: TLS certificates are not checked; any process can connect to this {}",
+                P::NAME
+            );
         }
         let endpoint = transport::endpoint(self.listen, &self.security, Liveness { idle_timeout: self.idle_timeout })?;
         let name = self.name.unwrap_or_else(|| format!("{}-{}", P::NAME.to_lowercase(), std::process::id()));
@@ -156,7 +163,11 @@ impl<P: Peer> Builder<P> {
                 let id = id as u16;
                 here.core.values[usize::from(id)].get_or_init(|| match P::__init_value(&here, id) {
                     Some(value) => value,
-                    None => panic!("loci: `{}` is not a value placed on `{}` (generated code is out of sync)", item.name, P::NAME),
+                    None => panic!(
+                        "loci: `{}` is not a value placed on `{}` (generated code is out of sync)",
+                        item.name,
+                        P::NAME
+                    ),
                 });
             }
         }
@@ -253,7 +264,12 @@ impl<P: Peer> Running<P> {
                 }
                 if Instant::now() >= deadline {
                     let peer = spec.peer_name(tie.peer);
-                    return Err(Error::MissingSingle { local: P::NAME, peer, peer_flag: peer.to_lowercase(), waited_ms: waited.as_millis() });
+                    return Err(Error::MissingSingle {
+                        local: P::NAME,
+                        peer,
+                        peer_flag: peer.to_lowercase(),
+                        waited_ms: waited.as_millis(),
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

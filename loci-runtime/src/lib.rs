@@ -52,7 +52,7 @@ pub mod wire;
 
 pub use cli::{run, InstanceArgs};
 pub use error::{Error, RemoteError, Result};
-pub use here::{Access, All, Here, PerRemote, Remotes, Selected};
+pub use here::{Access, All, Here, PerRemote, PerRemoteEvents, Remotes, Selected};
 pub use instance::{Builder, Instance, Running};
 pub use loci_macros::multitier;
 pub use placement::{

@@ -47,7 +47,11 @@ pub trait Peer: Sized + Send + Sync + 'static {
 
     /// Starts serving a call of placed function `item` with encoded `args` (generated).
     #[doc(hidden)]
-    fn __serve_call(ctx: &Here<Self>, item: ItemId, args: Bytes) -> Result<BoxFuture<'static, Result<Vec<u8>, Failure>>, Failure>;
+    fn __serve_call(
+        ctx: &Here<Self>,
+        item: ItemId,
+        args: Bytes,
+    ) -> Result<BoxFuture<'static, Result<Vec<u8>, Failure>>, Failure>;
 
     /// Forwards occurrences of placed event `item` to `sink`, encoded (generated).
     #[doc(hidden)]

@@ -62,18 +62,12 @@ impl std::fmt::Debug for Observation {
 impl<T: 'static> Event<T> {
     /// A new event with no observers.
     pub fn new() -> Self {
-        Event {
-            shared: Arc::new(Shared { observers: Mutex::new(Vec::new()), next_observer: AtomicU64::new(0) }),
-        }
+        Event { shared: Arc::new(Shared { observers: Mutex::new(Vec::new()), next_observer: AtomicU64::new(0) }) }
     }
 
     /// Delivers `value` to every observer, in the order they were registered.
     pub fn fire(&self, value: T) {
-        let observers: Vec<ObserverFn<T>> = self
-            .lock()
-            .iter()
-            .map(|(_, observer)| Arc::clone(observer))
-            .collect();
+        let observers: Vec<ObserverFn<T>> = self.lock().iter().map(|(_, observer)| Arc::clone(observer)).collect();
         for observer in observers {
             observer(&value);
         }

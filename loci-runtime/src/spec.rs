@@ -80,12 +80,7 @@ pub struct ModuleSpec {
 impl ModuleSpec {
     /// The tie from peer `from` to peer `to`, if declared.
     pub fn tie(&self, from: u16, to: u16) -> Option<Multiplicity> {
-        self.peers
-            .get(usize::from(from))?
-            .ties
-            .iter()
-            .find(|tie| tie.peer == to)
-            .map(|tie| tie.multiplicity)
+        self.peers.get(usize::from(from))?.ties.iter().find(|tie| tie.peer == to).map(|tie| tie.multiplicity)
     }
 
     /// The index of the peer called `name`, ignoring ASCII case.

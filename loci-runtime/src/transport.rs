@@ -54,7 +54,11 @@ fn tls_error(error: impl std::fmt::Display) -> Error {
 }
 
 /// Opens the instance's endpoint: it accepts on `listen` (if given) and dials from the same socket.
-pub(crate) fn endpoint(listen: Option<SocketAddr>, security: &Security, liveness: Liveness) -> Result<quinn::Endpoint, Error> {
+pub(crate) fn endpoint(
+    listen: Option<SocketAddr>,
+    security: &Security,
+    liveness: Liveness,
+) -> Result<quinn::Endpoint, Error> {
     let transport = liveness.transport()?;
     let (server, client) = match security {
         Security::Credentials(dir) => verified_configs(dir)?,
@@ -79,7 +83,8 @@ pub(crate) fn endpoint(listen: Option<SocketAddr>, security: &Security, liveness
 fn verified_configs(dir: &Path) -> Result<(rustls::ServerConfig, rustls::ClientConfig), Error> {
     let creds = credentials::load(dir)?;
     let roots = Arc::new(creds.roots);
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider()).build().map_err(tls_error)?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider()).build().map_err(tls_error)?;
     let mut server = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?

@@ -122,7 +122,9 @@ impl<P: loci::Peer> Spawned<P> {
                     match stop_rx.try_recv() {
                         Ok(stop) => return stop,
                         Err(mpsc::TryRecvError::Disconnected) => return Stop::Graceful,
-                        Err(mpsc::TryRecvError::Empty) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                        Err(mpsc::TryRecvError::Empty) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(10)).await
+                        }
                     }
                 }
             });

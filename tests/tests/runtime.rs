@@ -17,7 +17,9 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 fn cluster(tag: &str, n: usize) -> (std::path::PathBuf, Spawned<JobManager>, Vec<Spawned<TaskManager>>) {
     let creds = credentials(tag);
     let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
-    let tms = (0..n).map(|i| Spawned::start(connecting::<TaskManager>(&creds, &format!("tm{i}"), "jobmanager", jm.addr))).collect();
+    let tms = (0..n)
+        .map(|i| Spawned::start(connecting::<TaskManager>(&creds, &format!("tm{i}"), "jobmanager", jm.addr)))
+        .collect();
     wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == n);
     (creds, jm, tms)
 }
@@ -56,18 +58,24 @@ fn from_all_calls_every_remote_concurrently_and_pairs_results_with_remotes() {
         .map(|(remote, answer)| (remote.name().to_owned(), answer.unwrap()))
         .collect();
     answers.sort();
-    assert_eq!(answers, vec![
-        ("tm0".to_owned(), "tm0 runs word-count on 2 slots".to_owned()),
-        ("tm1".to_owned(), "tm1 runs word-count on 2 slots".to_owned()),
-        ("tm2".to_owned(), "tm2 runs word-count on 2 slots".to_owned()),
-    ]);
+    assert_eq!(
+        answers,
+        vec![
+            ("tm0".to_owned(), "tm0 runs word-count on 2 slots".to_owned()),
+            ("tm1".to_owned(), "tm1 runs word-count on 2 slots".to_owned()),
+            ("tm2".to_owned(), "tm2 runs word-count on 2 slots".to_owned()),
+        ]
+    );
 
     let started = Instant::now();
     let echoes = block_on(jm.here.remote(slow_echo).from_all().call((400, "hi".to_owned())));
     let elapsed = started.elapsed();
     assert_eq!(echoes.len(), 3);
     assert!(echoes.iter().all(|(_, echo)| echo.as_deref() == Ok("hi")));
-    assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(1100), "3 calls of 400 ms took {elapsed:?}: not concurrent");
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(1100),
+        "3 calls of 400 ms took {elapsed:?}: not concurrent"
+    );
 }
 
 #[test]
@@ -114,7 +122,11 @@ fn events_arrive_in_order_from_each_sender() {
     let (_creds, jm, tms) = cluster("events", 2);
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&received);
-    let _ = jm.here.remote(status).from_all_seq().observe(move |(from, n)| sink.lock().unwrap().push((from.name().to_owned(), *n)));
+    let _ = jm
+        .here
+        .remote(status)
+        .from_all_seq()
+        .observe(move |(from, n)| sink.lock().unwrap().push((from.name().to_owned(), *n)));
     // The subscription reaches the task managers with the next frames; wait until it did.
     wait_until(|| tms.iter().all(|tm| tm.here.local(status).observer_count() == 1));
     // Fewer than the per-connection send queue holds, so no occurrence may be dropped.
@@ -166,7 +178,11 @@ fn results_and_arguments_over_the_frame_limit_fail_that_call_only() {
         Err(RemoteError::TooLarge { item: "slow_echo", limit: 65_536, .. }) => {}
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    assert_eq!(block_on(jm.here.remote(blob).from(&tm).call(1000)).map(|b| b.len()), Ok(1000), "the connection must survive");
+    assert_eq!(
+        block_on(jm.here.remote(blob).from(&tm).call(1000)).map(|b| b.len()),
+        Ok(1000),
+        "the connection must survive"
+    );
 }
 
 #[test]
@@ -187,6 +203,7 @@ fn a_second_connection_on_a_single_tie_is_refused() {
 fn connecting_to_an_untied_peer_kind_is_a_configuration_error() {
     let creds = credentials("untied");
     let monitor = Spawned::start(listening::<Monitor>(&creds, "monitor"));
-    let error = Spawned::try_start(connecting::<TaskManager>(&creds, "tm", "monitor", monitor.addr)).err().unwrap().to_string();
+    let error =
+        Spawned::try_start(connecting::<TaskManager>(&creds, "tm", "monitor", monitor.addr)).err().unwrap().to_string();
     assert!(error.contains("`TaskManager` has no tie to `Monitor`"), "{error}");
 }

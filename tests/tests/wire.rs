@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use loci::wire::{encode_frame, Header, Hello};
 use loci::Module;
-use loci_tests::cluster::{job_count, JobManager, TaskManager, __LociModule};
+use loci_tests::cluster::{__LociModule, job_count, JobManager, TaskManager};
 use loci_tests::{connecting, credentials, listening, Spawned};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -22,7 +22,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Opens an authenticated QUIC connection with the cluster credentials, as loci would.
 async fn raw_connection(creds: &Path, addr: SocketAddr) -> (quinn::Endpoint, quinn::Connection) {
-    let chain: Vec<CertificateDer> = CertificateDer::pem_file_iter(creds.join("member.pem")).unwrap().map(Result::unwrap).collect();
+    let chain: Vec<CertificateDer> =
+        CertificateDer::pem_file_iter(creds.join("member.pem")).unwrap().map(Result::unwrap).collect();
     let key = PrivateKeyDer::from_pem_file(creds.join("member-key.pem")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(creds.join("ca.pem")).unwrap() {

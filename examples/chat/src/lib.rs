@@ -51,4 +51,4 @@ pub mod chat {
     }
 }
 
-pub use chat::{Node, Registry};
+pub use self::chat::{Node, Registry};

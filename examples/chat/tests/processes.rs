@@ -63,7 +63,11 @@ impl Proc {
     fn wait_for_count(&self, needle: &str, count: usize) {
         let deadline = Instant::now() + WAIT;
         while self.count(needle) < count {
-            assert!(Instant::now() < deadline, "timed out waiting for {count}× {needle:?}; output so far:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {count}× {needle:?}; output so far:\n{}",
+                self.output()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -101,7 +105,10 @@ fn credentials(tag: &str) -> PathBuf {
 
 /// Starts a registry on a free port; returns it and its address.
 fn registry(creds: &Path) -> (Proc, String) {
-    let registry = Proc::spawn(REGISTRY, &["--listen", "127.0.0.1:0", "--name", "registry", "--credentials", creds.to_str().unwrap()]);
+    let registry = Proc::spawn(
+        REGISTRY,
+        &["--listen", "127.0.0.1:0", "--name", "registry", "--credentials", creds.to_str().unwrap()],
+    );
     let line = registry.wait_for("listening");
     let addr = line.rsplit("local_addr=").next().unwrap().trim().to_owned();
     (registry, addr)
@@ -200,11 +207,17 @@ fn a_second_registry_is_refused_by_the_single_tie() {
     let creds = credentials("single");
     let (_first, first_addr) = registry(&creds);
     let (_second, second_addr) = registry(&creds);
-    let alice = Proc::spawn(NODE, &[
-        "--connect", &format!("registry={first_addr}"),
-        "--connect", &format!("registry={second_addr}"),
-        "--credentials", creds.to_str().unwrap(),
-    ]);
+    let alice = Proc::spawn(
+        NODE,
+        &[
+            "--connect",
+            &format!("registry={first_addr}"),
+            "--connect",
+            &format!("registry={second_addr}"),
+            "--credentials",
+            creds.to_str().unwrap(),
+        ],
+    );
     let error = alice.wait_for("could not connect to Registry");
     assert!(error.contains("tie `Node -> Registry = Single` already has its one remote"), "{error}");
 }

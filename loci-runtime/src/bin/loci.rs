@@ -33,18 +33,23 @@ enum CredentialsAction {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Credentials { action: CredentialsAction::Init { dir } } => match loci::credentials::create_cluster(&dir) {
-            Ok(files) => {
-                for file in files {
-                    println!("wrote {}", file.display());
+        Command::Credentials { action: CredentialsAction::Init { dir } } => {
+            match loci::credentials::create_cluster(&dir) {
+                Ok(files) => {
+                    for file in files {
+                        println!("wrote {}", file.display());
+                    }
+                    println!(
+                        "give every instance `--credentials {}`; keep ca-key.pem off machines that only run peers",
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
                 }
-                println!("give every instance `--credentials {}`; keep ca-key.pem off machines that only run peers", dir.display());
-                ExitCode::SUCCESS
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }

@@ -44,9 +44,12 @@ fn spawn(exe: &Path, name: &'static str, args: &[String], tx: &mpsc::Sender<(&'s
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-    for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
-        .into_iter()
-        .flatten()
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
     {
         let tx = tx.clone();
         thread::spawn(move || {
@@ -122,13 +125,25 @@ fn main() {
     let addr = format!("127.0.0.1:{}", free_port());
     let creds = credentials.display().to_string();
     let (tx, lines) = mpsc::channel();
-    let _registry = spawn(&registry_exe, "registry", &["--listen".into(), addr.clone(), "--credentials".into(), creds.clone(), "--name".into(), "registry".into()], &tx);
+    let _registry = spawn(
+        &registry_exe,
+        "registry",
+        &["--listen".into(), addr.clone(), "--credentials".into(), creds.clone(), "--name".into(), "registry".into()],
+        &tx,
+    );
     assert!(show_until(&lines, "registry", "listening", Duration::from_secs(10)), "the registry did not start");
 
     let mut nodes: Vec<Process> = ["alice", "bob", "carol"]
         .into_iter()
         .map(|name| {
-            let args = ["--connect".into(), format!("registry={addr}"), "--credentials".into(), creds.clone(), "--name".into(), name.to_owned()];
+            let args = [
+                "--connect".into(),
+                format!("registry={addr}"),
+                "--credentials".into(),
+                creds.clone(),
+                "--name".into(),
+                name.to_owned(),
+            ];
             spawn(&node_exe, name, &args, &tx)
         })
         .collect();

@@ -1,1 +1,3 @@
-fn main() -> loci::Result<()> { loci::run::<chat::Node>() }
+fn main() -> loci::Result<()> {
+    loci::run::<chat::Node>()
+}

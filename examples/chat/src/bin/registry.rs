@@ -1,1 +1,3 @@
-fn main() -> loci::Result<()> { loci::run::<chat::Registry>() }
+fn main() -> loci::Result<()> {
+    loci::run::<chat::Registry>()
+}
