@@ -36,6 +36,14 @@ pub fn module(model: &Model) -> TokenStream {
     let Model { attrs, vis, ident, shared, .. } = model;
     let peers = model.peers.iter().map(|peer| &peer.decl);
     let handles = model.items.iter().map(|item| handle(model, item));
+    let handle_types = model.items.iter().map(|item| {
+        let name = item.ident();
+        quote! {
+            #[allow(non_camel_case_types)]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub struct #name;
+        }
+    });
     let bodies = model.items.iter().map(body);
     let mains = model.mains.iter().map(main_body);
     let peer_impls = model.peers.iter().map(|peer| peer_impl(model, peer.ident()));
@@ -54,6 +62,11 @@ pub fn module(model: &Model) -> TokenStream {
             #(#shared)*
             #(#peers)*
             #(#handles)*
+            /// The types naming the placed items; the items themselves are functions returning them.
+            #[doc(hidden)]
+            pub mod __loci_item {
+                #(#handle_types)*
+            }
             #(#bodies)*
             #(#mains)*
 
@@ -67,9 +80,18 @@ pub fn module(model: &Model) -> TokenStream {
     }
 }
 
-/// The unit struct that names a placed item, with its `Placed` impls.
+/// The type that names a placed item: a unit struct in the hidden `__loci_item` module.
+fn handle_type(item: &Placed) -> TokenStream {
+    let name = item.ident();
+    quote!(__loci_item::#name)
+}
+
+/// The handle of a placed item: a function returning its unit-struct type, so `ctx.remote(message)`
+/// passes something typed while `message` stays free for `let message = ..` bindings (a unit
+/// struct in value position would turn such bindings into patterns).
 fn handle(model: &Model, item: &Placed) -> TokenStream {
     let name = item.ident();
+    let ty = handle_type(item);
     let vis = &item.func.vis;
     let docs = item.func.attrs.iter().filter(|attr| attr.path().is_ident("doc"));
     let peer = &item.peer;
@@ -78,7 +100,7 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let (kind, kind_impl) = match &item.kind {
         Kind::Event { item: event_item } => (
             quote!(::loci::EventKind),
-            quote_spanned!(event_item.span()=> impl ::loci::PlacedEvent for #name { type Item = #event_item; }),
+            quote_spanned!(event_item.span()=> impl ::loci::PlacedEvent for #ty { type Item = #event_item; }),
         ),
         Kind::Function => {
             let args = args_type(item);
@@ -91,7 +113,7 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
             (
                 quote!(::loci::FunctionKind),
                 quote! {
-                    impl ::loci::PlacedFunction for #name {
+                    impl ::loci::PlacedFunction for #ty {
                         type Args = #args;
                         type Output = #output;
                     }
@@ -101,19 +123,20 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     };
     quote! {
         #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #vis struct #name;
+        #[allow(dead_code)]
+        #vis fn #name() -> #ty {
+            #ty
+        }
 
-        impl ::loci::Placed for #name {
+        impl ::loci::Placed for #ty {
             type Peer = #peer;
             type Kind = #kind;
             const ID: u16 = #id;
             const NAME: &'static str = #name_str;
         }
         #kind_impl
-        impl ::loci::PlacedOn<#peer> for #name {}
-        impl<__P: ::loci::Tie<#peer>> ::loci::__private::Reach<__P> for #name {
+        impl ::loci::PlacedOn<#peer> for #ty {}
+        impl<__P: ::loci::Tie<#peer>> ::loci::__private::Reach<__P> for #ty {
             type Multiplicity = <__P as ::loci::Tie<#peer>>::Multiplicity;
         }
     }
@@ -178,7 +201,8 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
     });
     let subscribe_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
         let handle = item.ident();
-        quote!(#id => ::core::option::Option::Some(<#handle as ::loci::PlacedEvent>::__forward(&__ctx.local(#handle), __sink)),)
+        let ty = handle_type(item);
+        quote!(#id => ::core::option::Option::Some(<#ty as ::loci::PlacedEvent>::__forward(&__ctx.local(#handle), __sink)),)
     });
     let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function)).map(|(id, item)| {
         let body = body_ident(item.ident());
@@ -186,7 +210,7 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         let ctx = item.context.as_ref().map(|context| if context.by_ref { quote!(&__ctx,) } else { quote!(__ctx,) });
         let call = quote!(#body(#ctx #(#args),*));
         let call = if item.is_async() { quote!(#call.await) } else { call };
-        let handle = item.ident();
+        let handle = handle_type(item);
         let pattern = match args.as_slice() {
             [one] => quote!(#one),
             many => quote!((#(#many),*)),
@@ -341,7 +365,7 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
             Item::Fn(func) if func.sig.ident == "main" => None,
             Item::Fn(func) if func.attrs.iter().any(|a| a.path().is_ident("on")) => {
                 let (vis, ident) = (&func.vis, &func.sig.ident);
-                first(ident).then(|| quote!(#[allow(non_camel_case_types)] #[derive(Clone, Copy)] #vis struct #ident;))
+                first(ident).then(|| quote!(#vis fn #ident() {}))
             }
             Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
             Item::Struct(item) => {

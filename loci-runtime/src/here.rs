@@ -48,7 +48,7 @@ impl<P: Peer> Here<P> {
     }
 
     /// The placed value `item` of this instance (created on first use, then shared).
-    pub fn local<V>(&self, item: V) -> Event<V::Item>
+    pub fn local<V>(&self, item: impl FnOnce() -> V) -> Event<V::Item>
     where
         V: PlacedEvent + PlacedOn<P>,
     {
@@ -70,11 +70,11 @@ impl<P: Peer> Here<P> {
     ///
     /// What follows depends on the tie: `.as_local()` over `Single` / `Optional`,
     /// `.from_all()` / `.from_all_seq()` over `Multiple`, `.from(&remote)` over any.
-    pub fn remote<V>(&self, item: V) -> Access<'_, P, V, V::Kind, <V as Reach<P>>::Multiplicity>
+    pub fn remote<V>(&self, item: impl FnOnce() -> V) -> Access<'_, P, V, V::Kind, <V as Reach<P>>::Multiplicity>
     where
         V: Reach<P>,
     {
-        Access { here: self, item, _marker: PhantomData }
+        Access { here: self, item: item(), _marker: PhantomData }
     }
 
     /// The connected remotes of peer `Q` and their comings and goings.

@@ -63,6 +63,25 @@ pub use reactive::{Event, Observation};
 pub use remote::Remote;
 pub use transport::Security;
 
+/// The guide's code blocks, compiled as doctests so the documentation stays true.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../docs/concepts.md")]
+    struct Concepts;
+    #[doc = include_str!("../../docs/tutorial-chat.md")]
+    struct TutorialChat;
+    #[doc = include_str!("../../docs/reference/peers-and-ties.md")]
+    struct PeersAndTies;
+    #[doc = include_str!("../../docs/reference/placed-items.md")]
+    struct PlacedItems;
+    #[doc = include_str!("../../docs/reference/remote-access.md")]
+    struct RemoteAccess;
+    #[doc = include_str!("../../docs/reference/topology.md")]
+    struct Topology;
+    #[doc = include_str!("../../docs/reference/instances.md")]
+    struct Instances;
+}
+
 /// Items the generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
