@@ -102,6 +102,14 @@ fn peer_executables() -> (PathBuf, PathBuf) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = Command::new(cargo);
         build.args(["build", "-p", "chat", "--bins"]);
+        // Variables `cargo run` sets for this process would make the nested build look different
+        // to dependencies' build scripts and rebuild them, back and forth.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_") && !matches!(key.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
+                build.env_remove(key.as_ref());
+            }
+        }
         if dir.ends_with("release") {
             build.arg("--release");
         }
