@@ -4,17 +4,17 @@
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
-use crate::core::{lock, unsubscribe, Connection, Outbound};
+use crate::core::{lock, unsubscribe, Connection};
 use crate::credentials::CLUSTER_SERVER_NAME;
 use crate::here::Here;
+use crate::outbound::{Outbound, Push, SEND_BUFFER_LIMIT};
 use crate::placement::{EventSink, Peer};
 use crate::remote::RemoteInfo;
 use crate::wire::{self, decode_frame, encode_frame, Failure, Header, Hello, Refusal, ReplyStatus};
@@ -25,10 +25,6 @@ const CLOSE_REFUSED: u32 = 1;
 const CLOSE_PROTOCOL: u32 = 2;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Frames queued per connection before senders wait (calls) or drop (events).
-const SEND_QUEUE: usize = 4096;
-/// The writer stops gathering queued frames into one write past this many bytes.
-const BATCH_BYTES: usize = 64 * 1024;
 
 type FrameReader = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
 
@@ -104,7 +100,7 @@ async fn read_hello(quic: &quinn::Connection, frames: &mut FrameReader) -> Resul
         }
         Ok(Some(Ok(frame))) => frame,
     };
-    match decode_frame(frame.freeze()) {
+    match decode_frame(&frame) {
         Ok((Header::Hello(hello), _)) => Ok(hello),
         Ok((other, _)) => Err((format!("expected a hello, got {other:?}"), false)),
         Err(error) => Err((format!("malformed hello: {error}"), false)),
@@ -228,9 +224,9 @@ fn start<P: Peer>(
         name: hello.name,
         addr: quic.remote_address(),
     });
-    let (out, queue) = mpsc::channel(SEND_QUEUE);
-    let connection = Arc::new(Connection::new(info, hello.instance, multiplicity, quic.clone(), out));
-    let writer = tokio::spawn(write_frames(send, queue));
+    let out = Arc::new(Outbound::new(SEND_BUFFER_LIMIT));
+    let connection = Arc::new(Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out)));
+    let writer = tokio::spawn(write_frames(send, out));
     if let Err(refusal) = core.register(Arc::clone(&connection)) {
         writer.abort();
         return Err(refuse(&quic, core.local_name(), connection.info.addr, &refusal));
@@ -245,26 +241,10 @@ fn start<P: Peer>(
     Ok(())
 }
 
-/// Encodes one frame into the batch; a header that cannot be encoded is logged and skipped.
-fn push_frame(batch: &mut BytesMut, frame: &Outbound) {
-    let mark = batch.len();
-    if let Err(error) = encode_frame(batch, &frame.header, &frame.payload) {
-        batch.truncate(mark);
-        tracing::warn!(%error, "dropped a frame that could not be encoded");
-    }
-}
-
-async fn write_frames(mut send: quinn::SendStream, mut queue: mpsc::Receiver<Outbound>) {
-    let mut batch = BytesMut::with_capacity(BATCH_BYTES);
-    while let Some(first) = queue.recv().await {
-        push_frame(&mut batch, &first);
-        while batch.len() < BATCH_BYTES {
-            match queue.try_recv() {
-                Ok(next) => push_frame(&mut batch, &next),
-                Err(_) => break,
-            }
-        }
-        if send.write_chunk(batch.split().freeze()).await.is_err() {
+async fn write_frames(mut send: quinn::SendStream, out: Arc<Outbound>) {
+    while let Some(batch) = out.next_batch().await {
+        if send.write_chunk(batch).await.is_err() {
+            out.close();
             return;
         }
     }
@@ -293,15 +273,16 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 return reason;
             }
         };
-        let (header, payload) = match decode_frame(frame) {
+        let (header, payload) = match decode_frame(&frame) {
             Ok(decoded) => decoded,
             Err(error) => return violation(format!("malformed frame: {error}")),
         };
+        let owned_payload = || frame.slice(frame.len() - payload.len()..);
         match header {
-            Header::Call { id, item } => serve_call(here, connection, id, item, payload),
+            Header::Call { id, item } => serve_call(here, connection, id, item, owned_payload()),
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
-                    let _ = waiter.send(Ok((status, payload)));
+                    let _ = waiter.send(Ok((status, owned_payload())));
                 }
                 None => return violation(format!("reply to call {id}, which is not waiting")),
             },
@@ -312,7 +293,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
             }
             Header::Unsubscribe { item } => unsubscribe(connection, item),
             Header::Event { item } => {
-                if let Err(error) = connection.deliver(item, &payload) {
+                if let Err(error) = connection.deliver(item, payload) {
                     return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
                 }
             }
@@ -356,7 +337,7 @@ fn serve_call<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, id: u64, it
             Ok(result) => (ReplyStatus::Ok, Bytes::from(result)),
             Err(failure) => (ReplyStatus::Failed, encode_failure(&failure)),
         };
-        connection.send(Header::Reply { id, status }, payload).await;
+        connection.send(Header::Reply { id, status }, &payload).await;
     });
 }
 
@@ -367,14 +348,14 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
     if lock(&connection.served).contains_key(&item) {
         return Ok(());
     }
-    let weak: Weak<Connection> = Arc::downgrade(connection);
-    let sink: EventSink = Arc::new(move |payload| {
-        if let Some(connection) = weak.upgrade() {
-            if !connection.try_send(Header::Event { item }, payload) {
-                let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(remote = %connection.info, dropped, "send queue full: dropped event occurrences for a slow subscriber");
-                }
+    // The sink holds the send buffer, not the connection: closing the connection closes the
+    // buffer, and the observation is cancelled when the connection is unregistered.
+    let (out, remote) = (Arc::clone(&connection.out), Arc::clone(&connection.info));
+    let sink: EventSink = Arc::new(move |payload: &[u8]| {
+        if out.try_push(&Header::Event { item }, payload) == Push::Full {
+            let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(%remote, dropped, "send buffer full: dropped event occurrences for a slow subscriber");
             }
         }
     });

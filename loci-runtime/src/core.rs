@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, RemoteError};
+use crate::outbound::{Outbound, Push};
 use crate::reactive::{Event, Observation};
 use crate::remote::RemoteInfo;
 use crate::spec::{ModuleSpec, Multiplicity};
@@ -20,13 +22,10 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Delivers an incoming event payload; an error means the payload was malformed.
-pub(crate) type EventRoute = Arc<dyn Fn(&Arc<RemoteInfo>, &Bytes) -> Result<(), postcard::Error> + Send + Sync>;
+pub(crate) type EventRoute = Arc<dyn Fn(&Arc<RemoteInfo>, &[u8]) -> Result<(), postcard::Error> + Send + Sync>;
 
-/// One frame waiting for the connection's writer.
-pub(crate) struct Outbound {
-    pub header: Header,
-    pub payload: Bytes,
-}
+/// The routes of one item, each with its route id.
+type RouteSet = Arc<[(u64, EventRoute)]>;
 
 type PendingReply = oneshot::Sender<Result<(ReplyStatus, Bytes), RemoteError>>;
 
@@ -36,12 +35,15 @@ pub(crate) struct Connection {
     pub instance: u64,
     pub multiplicity: Multiplicity,
     pub quic: quinn::Connection,
-    out: mpsc::Sender<Outbound>,
+    pub(crate) out: Arc<Outbound>,
     /// `None` once the connection is closed, so no call can wait on it afterwards.
     pending: Mutex<Option<HashMap<u64, PendingReply>>>,
     next_call: AtomicU64,
     /// Where incoming occurrences of each item go, keyed by route id to stay idempotent.
-    routes: Mutex<HashMap<ItemId, Vec<(u64, EventRoute)>>>,
+    /// Replaced, not mutated, so delivery only clones an `Arc`.
+    /// Indexed by item id; replaced whole on change, read without a lock on every occurrence.
+    routes: ArcSwap<Vec<RouteSet>>,
+    routes_changing: Mutex<()>,
     /// The events this side forwards to the remote because it subscribed.
     pub(crate) served: Mutex<HashMap<ItemId, Observation>>,
 }
@@ -52,7 +54,7 @@ impl Connection {
         instance: u64,
         multiplicity: Multiplicity,
         quic: quinn::Connection,
-        out: mpsc::Sender<Outbound>,
+        out: Arc<Outbound>,
     ) -> Self {
         Connection {
             info,
@@ -62,19 +64,20 @@ impl Connection {
             out,
             pending: Mutex::new(Some(HashMap::new())),
             next_call: AtomicU64::new(0),
-            routes: Mutex::new(HashMap::new()),
+            routes: ArcSwap::new(Arc::new(Vec::new())),
+            routes_changing: Mutex::new(()),
             served: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Queues a frame without waiting; `false` if the queue is full or the connection is gone.
-    pub fn try_send(&self, header: Header, payload: Bytes) -> bool {
-        self.out.try_send(Outbound { header, payload }).is_ok()
+    /// Buffers a frame without waiting; `false` if the buffer is full or the connection is gone.
+    pub fn try_send(&self, header: Header, payload: &[u8]) -> bool {
+        self.out.try_push(&header, payload) == Push::Buffered
     }
 
-    /// Queues a frame, waiting for room; `false` if the connection is gone.
-    pub async fn send(&self, header: Header, payload: Bytes) -> bool {
-        self.out.send(Outbound { header, payload }).await.is_ok()
+    /// Buffers a frame, waiting for room; `false` if the connection is gone.
+    pub async fn send(&self, header: Header, payload: &[u8]) -> bool {
+        self.out.push(&header, payload).await
     }
 
     /// Sends a call and waits for its reply.
@@ -91,7 +94,7 @@ impl Connection {
             Some(pending) => pending.insert(id, tx),
             None => return Err(disconnected()),
         };
-        if !self.send(Header::Call { id, item }, args).await {
+        if !self.send(Header::Call { id, item }, &args).await {
             self.take_pending(id);
             return Err(disconnected());
         }
@@ -105,6 +108,7 @@ impl Connection {
 
     /// Fails every waiting call and refuses new ones.
     pub fn fail_pending(&self) {
+        self.out.close();
         let pending = lock(&self.pending).take();
         for (_, waiter) in pending.into_iter().flatten() {
             let _ = waiter.send(Err(RemoteError::Disconnected { remote: self.info.to_string(), item: "?" }));
@@ -114,26 +118,31 @@ impl Connection {
     /// Adds a route for incoming occurrences of `item`; subscribes on the first one.
     pub fn add_route(&self, route_id: u64, item: ItemId, route: EventRoute) {
         let first = {
-            let mut routes = lock(&self.routes);
-            let entry = routes.entry(item).or_default();
-            if entry.iter().any(|(id, _)| *id == route_id) {
+            let _changing = lock(&self.routes_changing);
+            let mut routes = Vec::clone(&self.routes.load());
+            let index = usize::from(item);
+            if routes.len() <= index {
+                routes.resize_with(index + 1, || Arc::new([]));
+            }
+            let existing = &routes[index];
+            if existing.iter().any(|(id, _)| *id == route_id) {
                 return;
             }
-            entry.push((route_id, route));
-            entry.len() == 1
+            let first = existing.is_empty();
+            routes[index] = existing.iter().cloned().chain([(route_id, route)]).collect();
+            self.routes.store(Arc::new(routes));
+            first
         };
-        if first && !self.try_send(Header::Subscribe { item }, Bytes::new()) {
+        if first && !self.try_send(Header::Subscribe { item }, &[]) {
             tracing::warn!(remote = %self.info, "could not subscribe: the connection's send queue is full or closed");
         }
     }
 
     /// Delivers an incoming occurrence to every route of `item`.
-    pub fn deliver(&self, item: ItemId, payload: &Bytes) -> Result<(), postcard::Error> {
-        let routes: Vec<EventRoute> = lock(&self.routes)
-            .get(&item)
-            .map(|routes| routes.iter().map(|(_, route)| Arc::clone(route)).collect())
-            .unwrap_or_default();
-        for route in routes {
+    pub fn deliver(&self, item: ItemId, payload: &[u8]) -> Result<(), postcard::Error> {
+        let routes = self.routes.load();
+        let Some(routes) = routes.get(usize::from(item)) else { return Ok(()) };
+        for (_, route) in routes.iter() {
             route(&self.info, payload)?;
         }
         Ok(())

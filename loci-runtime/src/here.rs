@@ -100,7 +100,7 @@ pub struct Access<'a, P, V, K, M> {
     _marker: PhantomData<fn() -> (K, M)>,
 }
 
-fn decode_into<T: Transmit>(payload: &Bytes) -> Result<T, postcard::Error> {
+fn decode_into<T: Transmit>(payload: &[u8]) -> Result<T, postcard::Error> {
     T::__decode(payload)
 }
 

@@ -43,6 +43,7 @@ pub mod credentials;
 mod error;
 mod here;
 mod instance;
+mod outbound;
 mod placement;
 mod reactive;
 mod remote;

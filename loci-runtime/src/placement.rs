@@ -63,7 +63,7 @@ pub trait Peer: Sized + Send + Sync + 'static {
 }
 
 /// Where the encoded occurrences of a served event go.
-pub type EventSink = std::sync::Arc<dyn Fn(Bytes) + Send + Sync>;
+pub type EventSink = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 /// A declared tie from `Self` to peer `To`. Generated from `#[peer(ties(To = ...))]`.
 #[diagnostic::on_unimplemented(
@@ -157,6 +157,9 @@ pub trait Transmit: Send + Sized + 'static {
     /// Encodes the value for the wire.
     #[doc(hidden)]
     fn __encode(&self) -> Result<Vec<u8>, postcard::Error>;
+    /// Encodes the value into `buffer`, returning the used part.
+    #[doc(hidden)]
+    fn __encode_into<'b>(&self, buffer: &'b mut [u8]) -> Result<&'b mut [u8], postcard::Error>;
     /// Decodes a value from the wire.
     #[doc(hidden)]
     fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error>;
@@ -168,6 +171,10 @@ pub trait Transmit: Send + Sized + 'static {
 impl<T: Serialize + DeserializeOwned + Send + 'static> Transmit for T {
     fn __encode(&self) -> Result<Vec<u8>, postcard::Error> {
         postcard::to_allocvec(self)
+    }
+
+    fn __encode_into<'b>(&self, buffer: &'b mut [u8]) -> Result<&'b mut [u8], postcard::Error> {
+        postcard::to_slice(self, buffer)
     }
 
     fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
@@ -202,9 +209,20 @@ pub trait PlacedEvent: Placed<Kind = EventKind> {
     /// Forwards every occurrence of `event` to `sink`, encoded with postcard.
     #[doc(hidden)]
     fn __forward(event: &Event<Self::Item>, sink: EventSink) -> Observation {
-        event.observe(move |value| match value.__encode() {
-            Ok(bytes) => sink(Bytes::from(bytes)),
-            Err(error) => tracing::warn!(%error, "dropped an event occurrence that could not be encoded"),
+        event.observe(move |value| {
+            // Small occurrences are encoded on the stack: no allocation per occurrence.
+            let mut stack = [0u8; 128];
+            let encoded = match value.__encode_into(&mut stack) {
+                Ok(encoded) => {
+                    sink(encoded);
+                    Ok(())
+                }
+                Err(postcard::Error::SerializeBufferFull) => value.__encode().map(|bytes| sink(&bytes)),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = encoded {
+                tracing::warn!(%error, "dropped an event occurrence that could not be encoded");
+            }
         })
     }
 }

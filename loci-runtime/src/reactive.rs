@@ -7,10 +7,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use arc_swap::ArcSwap;
+
 type ObserverFn<T> = Arc<dyn Fn(&T) + Send + Sync>;
 
+/// Observers in registration order. Registering or cancelling replaces the whole list, so
+/// firing reads it without a lock and calls observers with nothing held (they may fire events).
+type Observers<T> = Vec<(u64, ObserverFn<T>)>;
+
 struct Shared<T> {
-    observers: Mutex<Vec<(u64, ObserverFn<T>)>>,
+    observers: ArcSwap<Observers<T>>,
+    /// Serialises registrations and cancellations against each other.
+    changes: Mutex<()>,
     next_observer: AtomicU64,
 }
 
@@ -62,13 +70,19 @@ impl std::fmt::Debug for Observation {
 impl<T: 'static> Event<T> {
     /// A new event with no observers.
     pub fn new() -> Self {
-        Event { shared: Arc::new(Shared { observers: Mutex::new(Vec::new()), next_observer: AtomicU64::new(0) }) }
+        Event {
+            shared: Arc::new(Shared {
+                observers: ArcSwap::new(Arc::new(Vec::new())),
+                changes: Mutex::new(()),
+                next_observer: AtomicU64::new(0),
+            }),
+        }
     }
 
     /// Delivers `value` to every observer, in the order they were registered.
     pub fn fire(&self, value: T) {
-        let observers: Vec<ObserverFn<T>> = self.lock().iter().map(|(_, observer)| Arc::clone(observer)).collect();
-        for observer in observers {
+        let observers = self.shared.observers.load();
+        for (_, observer) in observers.iter() {
             observer(&value);
         }
     }
@@ -76,16 +90,18 @@ impl<T: 'static> Event<T> {
     /// Calls `observer` for every occurrence fired from now on.
     pub fn observe(&self, observer: impl Fn(&T) + Send + Sync + 'static) -> Observation {
         let id = self.shared.next_observer.fetch_add(1, Ordering::Relaxed);
-        self.lock().push((id, Arc::new(observer)));
+        let observer: ObserverFn<T> = Arc::new(observer);
+        let _changing = self.shared.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let observers: Observers<T> = self.shared.observers.load().iter().cloned().chain([(id, observer)]).collect();
+        self.shared.observers.store(Arc::new(observers));
         let weak = Arc::downgrade(&self.shared);
         Observation {
             cancel: Box::new(move || {
                 if let Some(shared) = weak.upgrade() {
-                    shared
-                        .observers
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .retain(|(observer, _)| *observer != id);
+                    let _changing = shared.changes.lock().unwrap_or_else(PoisonError::into_inner);
+                    let observers: Observers<T> =
+                        shared.observers.load().iter().filter(|(observer, _)| *observer != id).cloned().collect();
+                    shared.observers.store(Arc::new(observers));
                 }
             }),
         }
@@ -116,12 +132,7 @@ impl<T: 'static> Event<T> {
 
     /// How many observers are registered (derived events count as one each).
     pub fn observer_count(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, ObserverFn<T>)>> {
-        // An observer that panicked leaves the list itself intact, so poisoning is harmless.
-        self.shared.observers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.observers.load().len()
     }
 }
 

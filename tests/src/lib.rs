@@ -86,7 +86,9 @@ pub fn credentials(tag: &str) -> PathBuf {
 pub struct Spawned<P: loci::Peer> {
     pub here: loci::Here<P>,
     pub addr: SocketAddr,
-    stop: Option<mpsc::Sender<Stop>>,
+    /// The instance's runtime, to run more work next to it.
+    pub runtime: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<Stop>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -106,39 +108,32 @@ impl<P: loci::Peer> Spawned<P> {
     /// Starts `builder` on a new thread.
     pub fn try_start(builder: loci::Builder<P>) -> loci::Result<Self> {
         let (started_tx, started_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let running = match runtime.block_on(builder.start()) {
-                Ok(running) => running,
-                Err(error) => {
-                    let _ = started_tx.send(Err(error));
-                    return;
-                }
-            };
-            let _ = started_tx.send(Ok((running.here().clone(), running.local_addr())));
-            let stop = runtime.block_on(async {
-                loop {
-                    match stop_rx.try_recv() {
-                        Ok(stop) => return stop,
-                        Err(mpsc::TryRecvError::Disconnected) => return Stop::Graceful,
-                        Err(mpsc::TryRecvError::Empty) => {
-                            tokio::time::sleep(std::time::Duration::from_millis(10)).await
-                        }
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let thread = thread::Builder::new()
+            .name(format!("loci-{}", P::NAME.to_lowercase()))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let running = match runtime.block_on(builder.start()) {
+                    Ok(running) => running,
+                    Err(error) => {
+                        let _ = started_tx.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = started_tx.send(Ok((running.here().clone(), running.local_addr(), runtime.handle().clone())));
+                let stop = runtime.block_on(stop_rx).unwrap_or(Stop::Graceful);
+                match stop {
+                    Stop::Graceful => runtime.block_on(running.shutdown()),
+                    Stop::Crash => {
+                        // Leak the endpoint so nothing closes the connections politely.
+                        std::mem::forget(running);
+                        runtime.shutdown_background();
                     }
                 }
-            });
-            match stop {
-                Stop::Graceful => runtime.block_on(running.shutdown()),
-                Stop::Crash => {
-                    // Leak the endpoint so nothing closes the connections politely.
-                    std::mem::forget(running);
-                    runtime.shutdown_background();
-                }
-            }
-        });
-        let (here, addr) = started_rx.recv().expect("instance thread ended")?;
-        Ok(Spawned { here, addr, stop: Some(stop_tx), thread: Some(thread) })
+            })
+            .expect("spawn an instance thread");
+        let (here, addr, runtime) = started_rx.recv().expect("instance thread ended")?;
+        Ok(Spawned { here, addr, runtime, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Stops the instance with a clean close of its connections.

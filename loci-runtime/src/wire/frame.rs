@@ -1,6 +1,6 @@
 //! Frame headers and their encoding.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
 /// The index of a placed item in its module, in declaration order.
@@ -73,23 +73,30 @@ pub enum Failure {
 /// Appends one frame (length prefix, header, payload) to `out`.
 ///
 /// Returns the frame's length without prefix, so the caller can compare it with its limit.
+/// On error `out` is left as it was.
 pub fn encode_frame(out: &mut BytesMut, header: &Header, payload: &[u8]) -> Result<usize, postcard::Error> {
-    let start = out.len();
-    out.put_u32(0);
-    let mut body = postcard::to_extend(header, std::mem::take(out))?;
-    body.extend_from_slice(payload);
-    *out = body;
-    let len = out.len() - start - LENGTH_PREFIX;
+    let mut stack = [0u8; 32];
+    let spilled;
+    let header = match postcard::to_slice(header, &mut stack) {
+        Ok(encoded) => &encoded[..],
+        Err(postcard::Error::SerializeBufferFull) => {
+            spilled = postcard::to_allocvec(header)?;
+            &spilled[..]
+        }
+        Err(error) => return Err(error),
+    };
+    let len = header.len() + payload.len();
     let prefix = u32::try_from(len).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    out[start..start + LENGTH_PREFIX].copy_from_slice(&prefix.to_be_bytes());
+    out.reserve(LENGTH_PREFIX + len);
+    out.put_u32(prefix);
+    out.put_slice(header);
+    out.put_slice(payload);
     Ok(len)
 }
 
 /// Splits one frame (without its length prefix) into header and payload.
-pub fn decode_frame(frame: Bytes) -> Result<(Header, Bytes), postcard::Error> {
-    let (header, rest) = postcard::take_from_bytes::<Header>(&frame)?;
-    let payload_start = frame.len() - rest.len();
-    Ok((header, frame.slice(payload_start..)))
+pub fn decode_frame(frame: &[u8]) -> Result<(Header, &[u8]), postcard::Error> {
+    postcard::take_from_bytes::<Header>(frame)
 }
 
 #[cfg(test)]
@@ -107,7 +114,8 @@ mod tests {
             let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
             let frame = bytes.slice(4..4 + len);
             bytes = bytes.slice(4 + len..);
-            seen.push(decode_frame(frame).unwrap());
+            let (header, payload) = decode_frame(&frame).unwrap();
+            seen.push((header, payload.to_vec()));
         }
         assert_eq!(seen[0].0, Header::Call { id: 7, item: 3 });
         assert_eq!(&seen[0].1[..], b"args");
@@ -118,7 +126,7 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         for garbage in [&[0xff_u8, 0xff, 0xff, 0xff, 0xff][..], &[], &[9, 1, 2]] {
-            assert!(decode_frame(Bytes::copy_from_slice(garbage)).is_err());
+            assert!(decode_frame(garbage).is_err());
         }
     }
 }

@@ -1,0 +1,532 @@
+//! loci against raw quinn, side by side in one run.
+//!
+//! Every server-side peer runs on its own thread with its own single-threaded runtime; the
+//! measuring side runs on the main thread's runtime. Raw and loci runs alternate within each
+//! round (and swap order every round), so machine drift hits both alike.
+
+mod raw;
+mod stats;
+mod with_loci;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use loci_tests::{connecting, listening, Spawned};
+use stats::Samples;
+use with_loci::bench::{hub_echo, spoke_echo, ticks, Hub, Spoke};
+
+/// The request and response of a call: 16 bytes.
+pub type Payload = [u8; 16];
+
+/// One event: 24 to 34 bytes encoded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tick {
+    pub seq: u64,
+    pub sent_ns: u64,
+    pub pad: [u8; 16],
+}
+
+/// Event occurrences in flight at most; below the per-connection send queue of loci (4096)
+/// and the raw writer's channel, so neither side drops.
+const EVENT_WINDOW: u64 = 2048;
+/// One event in this many records its latency.
+const LATENCY_SAMPLING: u64 = 16;
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+fn now_ns() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+#[derive(Parser)]
+#[command(about = "loci against a hand-written quinn + postcard baseline, in one run")]
+struct Args {
+    /// Small sizes and two rounds: finishes in well under a minute (for CI)
+    #[arg(long)]
+    quick: bool,
+    /// Rounds of every measurement [default: 5, or 2 with --quick]
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Where to write the results as JSON
+    #[arg(long, default_value = "target/loci-bench.json")]
+    json: PathBuf,
+    /// Run only the measurements whose name contains this text (e.g. `events`, `from_all`)
+    #[arg(long)]
+    only: Option<String>,
+    /// Run one side only, `raw` or `loci` (for profiling; no ratios)
+    #[arg(long)]
+    side: Option<String>,
+}
+
+const NAMES: [&str; 7] = [
+    "call p50, 1 in flight",
+    "call, 64 in flight",
+    "events",
+    "from_all N=1",
+    "from_all N=8",
+    "from_all N=32",
+    "connect",
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Raw,
+    Loci,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Raw => "raw",
+            Side::Loci => "loci",
+        }
+    }
+}
+
+/// Everything the measurements run against, set up once.
+struct Setup<'a> {
+    sizes: &'a Sizes,
+    payload: Payload,
+    creds: &'a std::path::Path,
+    raw_conn: &'a quinn::Connection,
+    raw_gather: &'a [quinn::Connection],
+    raw_echo_addr: SocketAddr,
+    raw_ticks: &'a tokio::sync::mpsc::Sender<Tick>,
+    raw_ticks_runtime: &'a tokio::runtime::Handle,
+    raw_receipts: &'a Arc<Receipts>,
+    hub: &'a Spawned<Hub>,
+    spoke: &'a loci::Running<Spoke>,
+    gather_hubs: &'a [loci::Running<Hub>],
+    loci_receipts: &'a Arc<Receipts>,
+}
+
+impl Setup<'_> {
+    /// One round of measurement `index` on one side: latencies, operations, wall time.
+    async fn run(&self, index: usize, side: Side) -> (Vec<Duration>, usize, Duration) {
+        let payload = self.payload;
+        let sizes = self.sizes;
+        match (index, side) {
+            (0, Side::Raw) => with_count(
+                sizes.calls_sequential,
+                sequential(sizes.calls_sequential, || async {
+                    assert_eq!(raw::call(self.raw_conn, &payload).await, payload);
+                })
+                .await,
+            ),
+            (0, Side::Loci) => with_count(
+                sizes.calls_sequential,
+                sequential(sizes.calls_sequential, || async {
+                    assert_eq!(self.spoke.here().remote(hub_echo).call(payload).await.unwrap(), payload);
+                })
+                .await,
+            ),
+            (1, Side::Raw) => with_count(
+                sizes.calls_concurrent,
+                concurrent(sizes.calls_concurrent, || async {
+                    assert_eq!(raw::call(self.raw_conn, &payload).await, payload);
+                })
+                .await,
+            ),
+            (1, Side::Loci) => with_count(
+                sizes.calls_concurrent,
+                concurrent(sizes.calls_concurrent, || async {
+                    assert_eq!(self.spoke.here().remote(hub_echo).call(payload).await.unwrap(), payload);
+                })
+                .await,
+            ),
+            (2, Side::Raw) => {
+                let queue = self.raw_ticks.clone();
+                let send = move |tick| queue.try_send(tick).expect("the window keeps the raw queue from filling");
+                with_count(
+                    sizes.events as usize,
+                    events(self.raw_ticks_runtime, self.raw_receipts, sizes.events, send).await,
+                )
+            }
+            (2, Side::Loci) => {
+                let ticks = self.hub.here.local(ticks);
+                let send = move |tick| ticks.fire(tick);
+                with_count(
+                    sizes.events as usize,
+                    events(&self.hub.runtime, self.loci_receipts, sizes.events, send).await,
+                )
+            }
+            (3..=5, side) => {
+                let (n, gathers) = sizes.gathers[index - 3];
+                let outcome = match side {
+                    Side::Raw => {
+                        sequential(gathers, || async {
+                            let answers = join_all(self.raw_gather[..n].iter().map(|c| raw::call(c, &payload))).await;
+                            assert!(answers.len() == n && answers.iter().all(|a| a == &payload));
+                        })
+                        .await
+                    }
+                    Side::Loci => {
+                        sequential(gathers, || async {
+                            let hub = self.gather_hubs[index - 3].here();
+                            let answers = hub.remote(spoke_echo).from_all().call(payload).await;
+                            assert!(answers.len() == n && answers.iter().all(|(_, a)| a.as_ref() == Ok(&payload)));
+                        })
+                        .await
+                    }
+                };
+                with_count(gathers, outcome)
+            }
+            (_, side) => {
+                let mut latencies = Vec::new();
+                let started = Instant::now();
+                for i in 0..sizes.connects {
+                    let at = Instant::now();
+                    match side {
+                        Side::Loci => {
+                            let running = connecting::<Spoke>(self.creds, &format!("c{i}"), "hub", self.hub.addr)
+                                .start()
+                                .await
+                                .unwrap();
+                            latencies.push(at.elapsed());
+                            running.shutdown().await;
+                        }
+                        Side::Raw => {
+                            // A hand-written client loads its credentials too.
+                            let (_, config) = raw::configs(self.creds);
+                            let endpoint = raw::client_endpoint(&config);
+                            let connection = raw::connect(&endpoint, self.raw_echo_addr).await;
+                            latencies.push(at.elapsed());
+                            connection.close(0u32.into(), b"done");
+                            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+                        }
+                    }
+                }
+                (latencies, sizes.connects, started.elapsed())
+            }
+        }
+    }
+}
+
+fn with_count(operations: usize, (latencies, wall): (Vec<Duration>, Duration)) -> (Vec<Duration>, usize, Duration) {
+    (latencies, operations, wall)
+}
+
+struct Sizes {
+    calls_sequential: usize,
+    calls_concurrent: usize,
+    events: u64,
+    gathers: [(usize, usize); 3],
+    connects: usize,
+}
+
+const IN_FLIGHT: usize = 64;
+
+#[derive(Default)]
+struct Measurement {
+    raw: Samples,
+    loci: Samples,
+}
+
+/// Runs `operation` `n` times one after another; latencies and wall time.
+async fn sequential<F: Future<Output = ()>>(n: usize, mut operation: impl FnMut() -> F) -> (Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = Instant::now();
+        operation().await;
+        latencies.push(at.elapsed());
+    }
+    (latencies, started.elapsed())
+}
+
+/// Runs `operation` `n` times, `IN_FLIGHT` at once.
+async fn concurrent<F: Future<Output = ()>>(n: usize, operation: impl Fn() -> F) -> (Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let per_lane = n / IN_FLIGHT;
+    let lanes = join_all((0..IN_FLIGHT).map(|_| async {
+        let mut latencies = Vec::with_capacity(per_lane);
+        for _ in 0..per_lane {
+            let at = Instant::now();
+            operation().await;
+            latencies.push(at.elapsed());
+        }
+        latencies
+    }))
+    .await;
+    (lanes.into_iter().flatten().collect(), started.elapsed())
+}
+
+/// Received events: a count and sampled latencies.
+#[derive(Default)]
+struct Receipts {
+    count: AtomicU64,
+    latencies: Mutex<Vec<Duration>>,
+}
+
+impl Receipts {
+    fn record(&self, tick: &Tick) {
+        if tick.seq.is_multiple_of(LATENCY_SAMPLING) {
+            self.latencies.lock().unwrap().push(Duration::from_nanos(now_ns().saturating_sub(tick.sent_ns)));
+        }
+        self.count.fetch_add(1, Ordering::Release);
+    }
+
+    fn reset(&self) -> Vec<Duration> {
+        self.count.store(0, Ordering::Release);
+        std::mem::take(&mut *self.latencies.lock().unwrap())
+    }
+}
+
+/// Fires `n` ticks with `send` on the sender's runtime, keeping at most `EVENT_WINDOW` in flight,
+/// and waits until all arrived; latencies and wall time.
+async fn events(
+    sender: &tokio::runtime::Handle,
+    receipts: &Arc<Receipts>,
+    n: u64,
+    send: impl Fn(Tick) + Send + 'static,
+) -> (Vec<Duration>, Duration) {
+    receipts.reset();
+    let started = Instant::now();
+    let window = Arc::clone(receipts);
+    sender.spawn(async move {
+        for seq in 0..n {
+            while seq >= window.count.load(Ordering::Acquire) + EVENT_WINDOW {
+                tokio::task::yield_now().await;
+            }
+            send(Tick { seq, sent_ns: now_ns(), pad: [7; 16] });
+        }
+    });
+    while receipts.count.load(Ordering::Acquire) < n {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let wall = started.elapsed();
+    (receipts.reset(), wall)
+}
+
+/// A thread with its own runtime running `serve` on a server endpoint; returns its address
+/// and runtime.
+fn raw_server<F: Future<Output = ()> + 'static>(
+    config: quinn::ServerConfig,
+    serve: impl FnOnce(quinn::Endpoint) -> F + Send + 'static,
+) -> (SocketAddr, tokio::runtime::Handle) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("raw-server".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let endpoint =
+                runtime.block_on(async { quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap() });
+            tx.send((endpoint.local_addr().unwrap(), runtime.handle().clone())).unwrap();
+            runtime.block_on(serve(endpoint));
+        })
+        .expect("spawn a server thread");
+    rx.recv().unwrap()
+}
+
+fn main() {
+    let args = Args::parse();
+    let sizes = if args.quick {
+        Sizes {
+            calls_sequential: 500,
+            calls_concurrent: 6_400,
+            events: 100_000,
+            gathers: [(1, 300), (8, 200), (32, 100)],
+            connects: 10,
+        }
+    } else {
+        Sizes {
+            calls_sequential: 3_000,
+            calls_concurrent: 64_000,
+            events: 1_000_000,
+            gathers: [(1, 2_000), (8, 1_000), (32, 400)],
+            connects: 40,
+        }
+    };
+    let rounds = args.rounds.unwrap_or(if args.quick { 2 } else { 5 });
+    let _ = EPOCH.set(Instant::now());
+    let creds = loci_tests::credentials("bench");
+    let (server_config, client_config) = raw::configs(&creds);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let payload: Payload = *b"sixteen byte msg";
+
+    // Raw servers: 32 echo servers, one tick sender.
+    let raw_echo: Vec<SocketAddr> = (0..32).map(|_| raw_server(server_config.clone(), raw::serve_echo).0).collect();
+    let (tick_queue_tx, tick_queue_rx) = std::sync::mpsc::channel::<tokio::sync::mpsc::Sender<Tick>>();
+    let (raw_ticks_addr, raw_ticks_runtime) = raw_server(server_config.clone(), move |endpoint| async move {
+        if let Some(incoming) = endpoint.accept().await {
+            let connection = incoming.await.unwrap();
+            let (tx, rx) = tokio::sync::mpsc::channel(4096);
+            tick_queue_tx.send(tx).unwrap();
+            raw::drain_ticks(connection, rx).await;
+        }
+    });
+
+    // loci servers: one hub for calls, events and connects; hubs with 1, 8, 32 spokes for aggregation.
+    let hub = Spawned::start(listening::<Hub>(&creds, "hub"));
+
+    let (raw_client, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, _spokes) = runtime.block_on(async {
+        let endpoint = raw::client_endpoint(&client_config);
+        let raw_conn = raw::connect(&endpoint, raw_echo[0]).await;
+        let raw_gather = join_all(raw_echo.iter().map(|addr| raw::connect(&endpoint, *addr))).await;
+        let raw_tick_conn = raw::connect(&endpoint, raw_ticks_addr).await;
+        let spoke = connecting::<Spoke>(&creds, "spoke", "hub", hub.addr).start().await.unwrap();
+        let mut gather_hubs = Vec::new();
+        let mut spokes = Vec::new();
+        for (n, _) in sizes.gathers {
+            let gather_hub = listening::<Hub>(&creds, &format!("hub-{n}")).start().await.unwrap();
+            for i in 0..n {
+                let builder = connecting::<Spoke>(&creds, &format!("spoke-{n}-{i}"), "hub", gather_hub.local_addr());
+                spokes.push(tokio::task::spawn_blocking(move || Spawned::start(builder)).await.unwrap());
+            }
+            while gather_hub.here().remotes::<Spoke>().connected().len() < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            gather_hubs.push(gather_hub);
+        }
+        (endpoint, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, spokes)
+    });
+
+    let raw_receipts = Arc::new(Receipts::default());
+    let loci_receipts = Arc::new(Receipts::default());
+    let sink = Arc::clone(&raw_receipts);
+    runtime.spawn(raw::receive_ticks(raw_tick_conn, move |tick| sink.record(&tick)));
+    let raw_ticks = tick_queue_rx.recv().unwrap();
+    let sink = Arc::clone(&loci_receipts);
+    let _ = spoke.here().remote(ticks).as_local().observe(move |tick| sink.record(tick));
+    // The subscription is written by the spoke's connection task, which runs on this runtime.
+    runtime.block_on(async {
+        while hub.here.local(ticks).observer_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+
+    let setup = Setup {
+        sizes: &sizes,
+        payload,
+        creds: &creds,
+        raw_conn: &raw_conn,
+        raw_gather: &raw_gather,
+        raw_echo_addr: raw_echo[0],
+        raw_ticks: &raw_ticks,
+        raw_ticks_runtime: &raw_ticks_runtime,
+        raw_receipts: &raw_receipts,
+        hub: &hub,
+        spoke: &spoke,
+        gather_hubs: &gather_hubs,
+        loci_receipts: &loci_receipts,
+    };
+    let selected: Vec<usize> =
+        (0..NAMES.len()).filter(|i| args.only.as_deref().is_none_or(|only| NAMES[*i].contains(only))).collect();
+    let mut results: Vec<Measurement> = NAMES.iter().map(|_| Measurement::default()).collect();
+    let started = Instant::now();
+    for round in 0..rounds {
+        // Alternate which side goes first, so neither always runs on a warmer or cooler machine.
+        let order = if round % 2 == 0 { [Side::Raw, Side::Loci] } else { [Side::Loci, Side::Raw] };
+        for &index in &selected {
+            for side in order {
+                if args.side.as_deref().is_some_and(|only| only != side.name()) {
+                    continue;
+                }
+                let (latencies, operations, wall) = runtime.block_on(setup.run(index, side));
+                let samples = match side {
+                    Side::Raw => &mut results[index].raw,
+                    Side::Loci => &mut results[index].loci,
+                };
+                samples.add_round(latencies, operations, wall);
+            }
+        }
+        eprintln!("round {}/{rounds} done ({:.1} s)", round + 1, started.elapsed().as_secs_f64());
+    }
+    drop(raw_client);
+
+    report(&selected, &results, rounds, &args.json);
+    // Server threads run until the process exits.
+    std::process::exit(0);
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2} M/s", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1} k/s", r / 1e3)
+    } else {
+        format!("{r:.0} /s")
+    }
+}
+
+/// What a measurement is judged by, and the target ratio.
+fn target(name: &str, m: &Measurement) -> Option<(String, f64, bool)> {
+    let p50 = micros(m.loci.quantile(0.5)) / micros(m.raw.quantile(0.5));
+    let throughput = m.loci.rate() / m.raw.rate();
+    match name {
+        "call p50, 1 in flight" => Some(("p50 ≤ 1.10×".into(), p50, p50 <= 1.10)),
+        "call, 64 in flight" => Some(("rate ≥ 1.0×".into(), throughput, throughput >= 1.0)),
+        "events" => Some(("rate ≥ 0.9× and ≥ 2 M/s".into(), throughput, throughput >= 0.9 && m.loci.rate() >= 2e6)),
+        "from_all N=32" => Some(("p50 ≤ 1.2×".into(), p50, p50 <= 1.2)),
+        "connect" => Some(("p50 ≤ 1.3×".into(), p50, p50 <= 1.3)),
+        _ => None,
+    }
+}
+
+fn report(selected: &[usize], results: &[Measurement], rounds: usize, json: &std::path::Path) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    println!("loci-bench: {rounds} rounds, {date}, {cores} cores, {cpu}");
+    println!(
+        "{:<22} {:>10} {:>10} {:>11}   {:>10} {:>10} {:>11}   {:>22} {:>7}",
+        "measurement", "raw p50", "raw p99", "raw rate", "loci p50", "loci p99", "loci rate", "target", "ratio"
+    );
+    let mut rows = Vec::new();
+    for (name, m) in selected.iter().map(|&i| (NAMES[i], &results[i])) {
+        let judged = target(name, m);
+        let (goal, ratio, met) = match &judged {
+            Some((goal, ratio, met)) => (goal.clone(), format!("{ratio:.2}×{}", if *met { "" } else { " ✗" }), *met),
+            None => {
+                ("—".to_owned(), format!("{:.2}×", micros(m.loci.quantile(0.5)) / micros(m.raw.quantile(0.5))), true)
+            }
+        };
+        println!(
+            "{:<22} {:>8.1}µs {:>8.1}µs {:>11}   {:>8.1}µs {:>8.1}µs {:>11}   {:>22} {:>7}",
+            name,
+            micros(m.raw.quantile(0.5)),
+            micros(m.raw.quantile(0.99)),
+            rate(m.raw.rate()),
+            micros(m.loci.quantile(0.5)),
+            micros(m.loci.quantile(0.99)),
+            rate(m.loci.rate()),
+            goal,
+            ratio
+        );
+        rows.push(serde_json::json!({
+            "measurement": name,
+            "raw": { "p50_us": micros(m.raw.quantile(0.5)), "p99_us": micros(m.raw.quantile(0.99)), "rate_per_s": m.raw.rate(), "samples": m.raw.latencies.len() },
+            "loci": { "p50_us": micros(m.loci.quantile(0.5)), "p99_us": micros(m.loci.quantile(0.99)), "rate_per_s": m.loci.rate(), "samples": m.loci.latencies.len() },
+            "target": judged.as_ref().map(|(goal, _, _)| goal.clone()),
+            "ratio": judged.as_ref().map(|(_, ratio, _)| *ratio),
+            "met": judged.as_ref().map(|_| met),
+        }));
+    }
+    let document = serde_json::json!({ "date": date, "rounds": rounds, "cores": cores, "cpu": cpu, "results": rows });
+    if let Some(dir) = json.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(json, serde_json::to_string_pretty(&document).unwrap()) {
+        Ok(()) => println!("wrote {}", json.display()),
+        Err(error) => eprintln!("could not write {}: {error}", json.display()),
+    }
+}

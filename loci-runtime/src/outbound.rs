@@ -1,0 +1,137 @@
+//! The send side of one connection: frames are encoded straight into one byte buffer, and a
+//! writer task takes everything buffered as one write.
+//!
+//! Encoding in place (no per-frame allocation or queue node) and taking the whole buffer at
+//! once is what lets thousands of small event occurrences cost a handful of writes.
+
+use std::sync::Mutex;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::Notify;
+
+use crate::core::lock;
+use crate::wire::{encode_frame, Header};
+
+/// Bytes buffered per connection before event occurrences are dropped and calls wait.
+pub(crate) const SEND_BUFFER_LIMIT: usize = 1 << 20;
+
+/// What happened to a frame offered to the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Buffered; the writer will send it.
+    Buffered,
+    /// The buffer is over its limit; try again later or drop the frame.
+    Full,
+    /// The connection is closed.
+    Closed,
+}
+
+struct State {
+    bytes: BytesMut,
+    closed: bool,
+}
+
+/// The frames waiting to be written to one connection.
+pub(crate) struct Outbound {
+    state: Mutex<State>,
+    data_ready: Notify,
+    space: Notify,
+    limit: usize,
+}
+
+impl Outbound {
+    pub fn new(limit: usize) -> Self {
+        Outbound {
+            state: Mutex::new(State { bytes: BytesMut::with_capacity(64 * 1024), closed: false }),
+            data_ready: Notify::new(),
+            space: Notify::new(),
+            limit,
+        }
+    }
+
+    /// Buffers one frame unless the buffer is full or closed. A frame larger than the limit is
+    /// still taken into an empty buffer, so that one large call can always go out.
+    pub fn try_push(&self, header: &Header, payload: &[u8]) -> Push {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Push::Closed;
+        }
+        let was_empty = state.bytes.is_empty();
+        if !was_empty && state.bytes.len() + payload.len() > self.limit {
+            return Push::Full;
+        }
+        if let Err(error) = encode_frame(&mut state.bytes, header, payload) {
+            tracing::warn!(%error, "dropped a frame whose header could not be encoded");
+            return Push::Buffered;
+        }
+        drop(state);
+        if was_empty {
+            self.data_ready.notify_one();
+        }
+        Push::Buffered
+    }
+
+    /// Buffers one frame, waiting for room; `false` if the connection closed.
+    pub async fn push(&self, header: &Header, payload: &[u8]) -> bool {
+        loop {
+            let space = self.space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            match self.try_push(header, payload) {
+                Push::Buffered => return true,
+                Push::Closed => return false,
+                Push::Full => space.await,
+            }
+        }
+    }
+
+    /// Everything buffered, once there is something; `None` once closed.
+    pub async fn next_batch(&self) -> Option<Bytes> {
+        loop {
+            let ready = self.data_ready.notified();
+            {
+                let mut state = lock(&self.state);
+                if state.closed {
+                    return None;
+                }
+                if !state.bytes.is_empty() {
+                    let batch = state.bytes.split().freeze();
+                    drop(state);
+                    self.space.notify_waiters();
+                    return Some(batch);
+                }
+            }
+            ready.await;
+        }
+    }
+
+    /// Refuses further frames and wakes the writer and every waiting sender.
+    pub fn close(&self) {
+        lock(&self.state).closed = true;
+        self.data_ready.notify_one();
+        self.space.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_batch_into_one_write_and_the_limit_holds() {
+        let outbound = Outbound::new(100);
+        assert_eq!(outbound.try_push(&Header::Event { item: 1 }, &[1; 40]), Push::Buffered);
+        assert_eq!(outbound.try_push(&Header::Event { item: 1 }, &[2; 40]), Push::Buffered);
+        assert_eq!(outbound.try_push(&Header::Event { item: 1 }, &[3; 40]), Push::Full);
+        let batch = outbound.next_batch().await.unwrap();
+        assert_eq!(batch.len(), 2 * (4 + 2 + 40));
+        assert_eq!(
+            outbound.try_push(&Header::Event { item: 1 }, &[4; 500]),
+            Push::Buffered,
+            "an empty buffer takes any frame"
+        );
+        outbound.close();
+        assert_eq!(outbound.try_push(&Header::Event { item: 1 }, &[]), Push::Closed);
+        assert!(outbound.next_batch().await.is_none());
+    }
+}
