@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
-use crate::core::{lock, unsubscribe, Connection};
+use crate::core::{lock, unsubscribe, Connection, RouteCache};
 use crate::credentials::CLUSTER_SERVER_NAME;
 use crate::here::Here;
 use crate::outbound::{Outbound, Push, SEND_BUFFER_LIMIT};
@@ -259,6 +259,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
         quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
         format!("protocol violation: {reason}")
     };
+    let mut routes = RouteCache::default();
     loop {
         let frame = match frames.next().await {
             Some(Ok(frame)) => frame.freeze(),
@@ -293,7 +294,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
             }
             Header::Unsubscribe { item } => unsubscribe(connection, item),
             Header::Event { item } => {
-                if let Err(error) = connection.deliver(item, payload) {
+                if let Err(error) = connection.deliver(&mut routes, item, payload) {
                     return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
                 }
             }
@@ -314,31 +315,55 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
+/// The reply frame for the outcome of a call.
+fn reply(outcome: Result<Vec<u8>, Failure>, max_frame: usize) -> (ReplyStatus, Bytes) {
+    match outcome {
+        Ok(result) if result.len() > max_frame.saturating_sub(32) => (
+            ReplyStatus::Failed,
+            encode_failure(&Failure::Unencodable(format!(
+                "the result is {} bytes, over the frame limit of {max_frame} bytes",
+                result.len()
+            ))),
+        ),
+        Ok(result) => (ReplyStatus::Ok, Bytes::from(result)),
+        Err(failure) => (ReplyStatus::Failed, encode_failure(&failure)),
+    }
+}
+
+fn caught<T>(outcome: std::thread::Result<Result<T, Failure>>) -> Result<T, Failure> {
+    outcome.unwrap_or_else(|panic| Err(Failure::Panicked(panic_message(panic.as_ref()))))
+}
+
+/// Serves one call. A function that finishes without waiting (every plain `fn`) is answered
+/// right here, saving a task and a wake-up per call; one that waits continues in its own task.
 fn serve_call<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, id: u64, item: u16, args: Bytes) {
-    let served = P::__serve_call(here, item, args);
-    let connection = Arc::clone(connection);
     let max_frame = here.core.max_frame;
+    let mut pending = match P::__serve_call(here, item, args) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind(),
+        Err(failure) => {
+            let (status, payload) = reply(Err(failure), max_frame);
+            send_reply(connection, id, status, payload);
+            return;
+        }
+    };
+    if let Some(outcome) = (&mut pending).now_or_never() {
+        let (status, payload) = reply(caught(outcome), max_frame);
+        send_reply(connection, id, status, payload);
+        return;
+    }
+    let connection = Arc::clone(connection);
     tokio::spawn(async move {
-        let outcome = match served {
-            Ok(future) => match AssertUnwindSafe(future).catch_unwind().await {
-                Ok(outcome) => outcome,
-                Err(panic) => Err(Failure::Panicked(panic_message(panic.as_ref()))),
-            },
-            Err(failure) => Err(failure),
-        };
-        let (status, payload) = match outcome {
-            Ok(result) if result.len() > max_frame.saturating_sub(32) => (
-                ReplyStatus::Failed,
-                encode_failure(&Failure::Unencodable(format!(
-                    "the result is {} bytes, over the frame limit of {max_frame} bytes",
-                    result.len()
-                ))),
-            ),
-            Ok(result) => (ReplyStatus::Ok, Bytes::from(result)),
-            Err(failure) => (ReplyStatus::Failed, encode_failure(&failure)),
-        };
+        let (status, payload) = reply(caught(pending.await), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
     });
+}
+
+/// Buffers a reply, or waits for room in a task of its own when the buffer is full.
+fn send_reply(connection: &Arc<Connection>, id: u64, status: ReplyStatus, payload: Bytes) {
+    if connection.out.try_push(&Header::Reply { id, status }, &payload) == Push::Full {
+        let connection = Arc::clone(connection);
+        tokio::spawn(async move { connection.send(Header::Reply { id, status }, &payload).await });
+    }
 }
 
 /// Occurrences dropped because a subscriber's send queue was full, over all connections.

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
 
@@ -23,6 +22,13 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Delivers an incoming event payload; an error means the payload was malformed.
 pub(crate) type EventRoute = Arc<dyn Fn(&Arc<RemoteInfo>, &[u8]) -> Result<(), postcard::Error> + Send + Sync>;
+
+/// The reader's copy of a connection's routes, refreshed when they change.
+#[derive(Default)]
+pub(crate) struct RouteCache {
+    version: u64,
+    routes: Arc<Vec<RouteSet>>,
+}
 
 /// The routes of one item, each with its route id.
 type RouteSet = Arc<[(u64, EventRoute)]>;
@@ -42,8 +48,9 @@ pub(crate) struct Connection {
     /// Where incoming occurrences of each item go, keyed by route id to stay idempotent.
     /// Replaced, not mutated, so delivery only clones an `Arc`.
     /// Indexed by item id; replaced whole on change, read without a lock on every occurrence.
-    routes: ArcSwap<Vec<RouteSet>>,
-    routes_changing: Mutex<()>,
+    routes: Mutex<Arc<Vec<RouteSet>>>,
+    /// Bumped after every change of `routes`, so the reader refreshes its copy only then.
+    routes_version: AtomicU64,
     /// The events this side forwards to the remote because it subscribed.
     pub(crate) served: Mutex<HashMap<ItemId, Observation>>,
 }
@@ -64,8 +71,8 @@ impl Connection {
             out,
             pending: Mutex::new(Some(HashMap::new())),
             next_call: AtomicU64::new(0),
-            routes: ArcSwap::new(Arc::new(Vec::new())),
-            routes_changing: Mutex::new(()),
+            routes: Mutex::new(Arc::new(Vec::new())),
+            routes_version: AtomicU64::new(0),
             served: Mutex::new(HashMap::new()),
         }
     }
@@ -118,8 +125,8 @@ impl Connection {
     /// Adds a route for incoming occurrences of `item`; subscribes on the first one.
     pub fn add_route(&self, route_id: u64, item: ItemId, route: EventRoute) {
         let first = {
-            let _changing = lock(&self.routes_changing);
-            let mut routes = Vec::clone(&self.routes.load());
+            let mut current = lock(&self.routes);
+            let mut routes = Vec::clone(&current);
             let index = usize::from(item);
             if routes.len() <= index {
                 routes.resize_with(index + 1, || Arc::new([]));
@@ -130,7 +137,8 @@ impl Connection {
             }
             let first = existing.is_empty();
             routes[index] = existing.iter().cloned().chain([(route_id, route)]).collect();
-            self.routes.store(Arc::new(routes));
+            *current = Arc::new(routes);
+            self.routes_version.fetch_add(1, Ordering::Release);
             first
         };
         if first && !self.try_send(Header::Subscribe { item }, &[]) {
@@ -139,9 +147,13 @@ impl Connection {
     }
 
     /// Delivers an incoming occurrence to every route of `item`.
-    pub fn deliver(&self, item: ItemId, payload: &[u8]) -> Result<(), postcard::Error> {
-        let routes = self.routes.load();
-        let Some(routes) = routes.get(usize::from(item)) else { return Ok(()) };
+    pub fn deliver(&self, cache: &mut RouteCache, item: ItemId, payload: &[u8]) -> Result<(), postcard::Error> {
+        let version = self.routes_version.load(Ordering::Acquire);
+        if version != cache.version {
+            cache.routes = Arc::clone(&lock(&self.routes));
+            cache.version = version;
+        }
+        let Some(routes) = cache.routes.get(usize::from(item)) else { return Ok(()) };
         for (_, route) in routes.iter() {
             route(&self.info, payload)?;
         }
