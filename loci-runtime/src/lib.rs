@@ -60,7 +60,7 @@ pub use placement::{
     Aggregate, AsLocal, EventKind, FunctionKind, Module, Multiple, Optional, Peer, Placed, PlacedEvent, PlacedFunction,
     PlacedOn, Single, Tie, TieMultiplicity, Transmit,
 };
-pub use reactive::{Event, Observation};
+pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::Remote;
 pub use transport::Security;
 

@@ -55,6 +55,10 @@ pub struct Observation {
 }
 
 impl Observation {
+    pub(crate) fn new(cancel: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Observation { cancel: Box::new(cancel) }
+    }
+
     /// Removes the observer; occurrences fired afterwards no longer reach it.
     pub fn cancel(self) {
         (self.cancel)();
@@ -128,6 +132,19 @@ impl<T: 'static> Event<T> {
             }
         });
         filtered
+    }
+
+    /// The occurrences of this event and of `other`, merged.
+    pub fn merge(&self, other: &Event<T>) -> Event<T>
+    where
+        T: Clone,
+    {
+        let merged = Event::new();
+        for source in [self, other] {
+            let target = merged.clone();
+            let _ = source.observe(move |value: &T| target.fire(value.clone()));
+        }
+        merged
     }
 
     /// How many observers are registered (derived events count as one each).

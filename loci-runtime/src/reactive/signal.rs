@@ -1,0 +1,444 @@
+//! `Signal<T>` and `Var<T>`: values that change, propagated glitch-free in turns.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use arc_swap::ArcSwap;
+
+use super::event::{Event, Observation};
+
+/// One node of the dependency graph, without its value type, as the propagation sees it.
+trait Node: Send + Sync {
+    /// 0 for a `Var`; one more than the deepest dependency otherwise.
+    fn level(&self) -> usize;
+    /// Recomputes from the dependencies; `true` if the value changed.
+    fn recompute(&self) -> bool;
+    /// The nodes computed from this one.
+    fn dependents(&self) -> Vec<Arc<dyn Node>>;
+    fn add_dependent(&self, dependent: Arc<dyn Node>);
+    /// Runs observers and fires `changed`, after the turn.
+    fn notify(&self);
+}
+
+/// Turns are serialised process-wide: a turn reads and writes many signals at once.
+static TURN: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// Whether this thread is inside a turn (recomputing), so nested writes are deferred.
+    static IN_TURN: Cell<bool> = const { Cell::new(false) };
+    /// Writes made during a turn, applied when it ends.
+    static DEFERRED: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
+    /// Dependencies read by the computations being created, innermost last.
+    static TRACKING: RefCell<Vec<Vec<Arc<dyn Node>>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn node_id(node: &Arc<dyn Node>) -> usize {
+    Arc::as_ptr(node) as *const () as usize
+}
+
+fn lock_turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Propagates a change of `source` (already written) to everything that depends on it: each
+/// dependent is recomputed once, after all of its own dependencies, in level order. Observers
+/// run only when every value is updated.
+fn propagate(turn: MutexGuard<'static, ()>, source: Arc<dyn Node>) {
+    IN_TURN.with(|t| t.set(true));
+    let mut changed = vec![Arc::clone(&source)];
+    let mut queue: BinaryHeap<(Reverse<usize>, Reverse<u64>, usize)> = BinaryHeap::new();
+    let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+    let mut queued = HashSet::new();
+    let mut enqueue = |node: Arc<dyn Node>, queue: &mut BinaryHeap<_>, nodes: &mut Vec<Arc<dyn Node>>| {
+        if queued.insert(node_id(&node)) {
+            queue.push((Reverse(node.level()), Reverse(nodes.len() as u64), nodes.len()));
+            nodes.push(node);
+        }
+    };
+    for dependent in source.dependents() {
+        enqueue(dependent, &mut queue, &mut nodes);
+    }
+    while let Some((_, _, index)) = queue.pop() {
+        let node = Arc::clone(&nodes[index]);
+        if node.recompute() {
+            for dependent in node.dependents() {
+                enqueue(dependent, &mut queue, &mut nodes);
+            }
+            changed.push(node);
+        }
+    }
+    IN_TURN.with(|t| t.set(false));
+    drop(turn);
+    for node in changed {
+        node.notify();
+    }
+    for write in DEFERRED.with(|deferred| std::mem::take(&mut *deferred.borrow_mut())) {
+        write();
+    }
+}
+
+type SignalObserver<T> = Arc<dyn Fn(&T) + Send + Sync>;
+
+struct Core<T> {
+    value: RwLock<T>,
+    level: usize,
+    compute: Option<Box<dyn Fn() -> T + Send + Sync>>,
+    dependents: Mutex<Vec<Arc<dyn Node>>>,
+    observers: ArcSwap<Vec<(u64, SignalObserver<T>)>>,
+    observer_changes: Mutex<()>,
+    next_observer: AtomicU64,
+    changed: Event<T>,
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Node for Core<T> {
+    fn level(&self) -> usize {
+        self.level
+    }
+
+    fn recompute(&self) -> bool {
+        let Some(compute) = &self.compute else { return false };
+        let next = compute();
+        let mut value = self.value.write().unwrap_or_else(PoisonError::into_inner);
+        if *value == next {
+            return false;
+        }
+        *value = next;
+        true
+    }
+
+    fn dependents(&self) -> Vec<Arc<dyn Node>> {
+        self.dependents.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn add_dependent(&self, dependent: Arc<dyn Node>) {
+        self.dependents.lock().unwrap_or_else(PoisonError::into_inner).push(dependent);
+    }
+
+    fn notify(&self) {
+        let value = self.value.read().unwrap_or_else(PoisonError::into_inner).clone();
+        for (_, observer) in self.observers.load().iter() {
+            observer(&value);
+        }
+        self.changed.fire(value);
+    }
+}
+
+/// A value that changes over time: a [`Var`], or computed from other signals.
+///
+/// Reading with [`Signal::get`] inside [`Signal::computed`] records a dependency, so the
+/// computed signal is recomputed exactly when one of the signals it read changes.
+pub struct Signal<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Clone for Signal<T> {
+    fn clone(&self) -> Self {
+        Signal { core: Arc::clone(&self.core) }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + std::fmt::Debug + 'static> std::fmt::Debug for Signal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Signal").field(&self.get()).finish()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
+    fn with_core(value: T, level: usize, compute: Option<Box<dyn Fn() -> T + Send + Sync>>) -> Self {
+        Signal {
+            core: Arc::new(Core {
+                value: RwLock::new(value),
+                level,
+                compute,
+                dependents: Mutex::new(Vec::new()),
+                observers: ArcSwap::new(Arc::new(Vec::new())),
+                observer_changes: Mutex::new(()),
+                next_observer: AtomicU64::new(0),
+                changed: Event::new(),
+            }),
+        }
+    }
+
+    /// A signal that always holds `value`.
+    pub fn constant(value: T) -> Self {
+        Self::with_core(value, 0, None)
+    }
+
+    /// A signal computed by `compute`, which depends on every signal it reads with `get`.
+    ///
+    /// ```
+    /// use loci::{Signal, Var};
+    /// let width = Var::new(3);
+    /// let height = Var::new(4);
+    /// let (w, h) = (width.signal(), height.signal());
+    /// let area = Signal::computed(move || w.get() * h.get());
+    /// width.set(5);
+    /// assert_eq!(area.get(), 20);
+    /// ```
+    pub fn computed(compute: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        // Creating a computation reads other signals: do it between turns, or inside the
+        // current one when created while propagating.
+        let turn = if IN_TURN.with(Cell::get) { None } else { Some(lock_turn()) };
+        TRACKING.with(|tracking| tracking.borrow_mut().push(Vec::new()));
+        let initial = compute();
+        let dependencies = TRACKING.with(|tracking| tracking.borrow_mut().pop()).unwrap_or_default();
+        let level = dependencies.iter().map(|d| d.level() + 1).max().unwrap_or(0);
+        let signal = Self::with_core(initial, level, Some(Box::new(compute)));
+        let node: Arc<dyn Node> = signal.core.clone();
+        for dependency in dependencies {
+            dependency.add_dependent(Arc::clone(&node));
+        }
+        drop(turn);
+        signal
+    }
+
+    /// The current value (ScalaLoci's `now`). Inside [`Signal::computed`], also a dependency.
+    pub fn get(&self) -> T {
+        TRACKING.with(|tracking| {
+            if let Some(current) = tracking.borrow_mut().last_mut() {
+                let node: Arc<dyn Node> = self.core.clone();
+                if !current.iter().any(|known| node_id(known) == node_id(&node)) {
+                    current.push(node);
+                }
+            }
+        });
+        self.core.value.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A signal of `f` applied to this one's value.
+    pub fn map<U: Clone + PartialEq + Send + Sync + 'static>(
+        &self,
+        f: impl Fn(&T) -> U + Send + Sync + 'static,
+    ) -> Signal<U> {
+        let source = self.clone();
+        Signal::computed(move || f(&source.get()))
+    }
+
+    /// Calls `observer` with the new value after every turn that changed it.
+    pub fn observe(&self, observer: impl Fn(&T) + Send + Sync + 'static) -> Observation {
+        let id = self.core.next_observer.fetch_add(1, Ordering::Relaxed);
+        let observer: SignalObserver<T> = Arc::new(observer);
+        {
+            let _changing = self.core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
+            let observers: Vec<_> = self.core.observers.load().iter().cloned().chain([(id, observer)]).collect();
+            self.core.observers.store(Arc::new(observers));
+        }
+        let weak = Arc::downgrade(&self.core);
+        Observation::new(move || {
+            if let Some(core) = weak.upgrade() {
+                let _changing = core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
+                let observers: Vec<_> = core.observers.load().iter().filter(|(o, _)| *o != id).cloned().collect();
+                core.observers.store(Arc::new(observers));
+            }
+        })
+    }
+
+    /// Fires the new value after every turn that changed this signal.
+    pub fn changed(&self) -> Event<T> {
+        self.core.changed.clone()
+    }
+
+    /// Fires when this signal changes to `value`.
+    pub fn changed_to(&self, value: T) -> Event<()> {
+        self.changed().filter(move |v| *v == value).map(|_| ())
+    }
+}
+
+/// A signal that is set from outside: the source of propagation.
+pub struct Var<T> {
+    signal: Signal<T>,
+}
+
+impl<T> Clone for Var<T> {
+    fn clone(&self) -> Self {
+        Var { signal: self.signal.clone() }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + std::fmt::Debug + 'static> std::fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Var").field(&self.signal.get()).finish()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
+    /// A variable holding `value`.
+    pub fn new(value: T) -> Self {
+        Var { signal: Signal::constant(value) }
+    }
+
+    /// Sets the value and propagates the change in one turn. Setting an equal value does nothing.
+    /// Inside a turn (from a computation), the write is applied when the turn ends.
+    pub fn set(&self, value: T) {
+        if IN_TURN.with(Cell::get) {
+            let var = self.clone();
+            DEFERRED.with(|deferred| deferred.borrow_mut().push(Box::new(move || var.set(value))));
+            return;
+        }
+        let turn = lock_turn();
+        {
+            let mut current = self.signal.core.value.write().unwrap_or_else(PoisonError::into_inner);
+            if *current == value {
+                return;
+            }
+            *current = value;
+        }
+        propagate(turn, self.signal.core.clone());
+    }
+
+    /// Sets the value to `f(current)` (ScalaLoci's `transform`).
+    pub fn update(&self, f: impl FnOnce(&T) -> T) {
+        let next = f(&self.get());
+        self.set(next);
+    }
+
+    /// The variable as a read-only signal.
+    pub fn signal(&self) -> Signal<T> {
+        self.signal.clone()
+    }
+}
+
+impl<T> std::ops::Deref for Var<T> {
+    type Target = Signal<T>;
+    fn deref(&self) -> &Signal<T> {
+        &self.signal
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Event<T> {
+    /// A signal folding every occurrence into an accumulator, starting from `initial`.
+    pub fn fold<A: Clone + PartialEq + Send + Sync + 'static>(
+        &self,
+        initial: A,
+        f: impl Fn(&A, &T) -> A + Send + Sync + 'static,
+    ) -> Signal<A> {
+        let accumulator = Var::new(initial);
+        let target = accumulator.clone();
+        let _ = self.observe(move |occurrence| target.set(f(&target.get(), occurrence)));
+        accumulator.signal()
+    }
+
+    /// A signal that applies `f` to its value on every occurrence, starting from `initial`.
+    pub fn iterate<A: Clone + PartialEq + Send + Sync + 'static>(
+        &self,
+        initial: A,
+        f: impl Fn(&A) -> A + Send + Sync + 'static,
+    ) -> Signal<A> {
+        self.fold(initial, move |accumulator, _| f(accumulator))
+    }
+
+    /// A signal that is `first`, then switches between `second` and `first` on every occurrence.
+    pub fn toggle<A: Clone + PartialEq + Send + Sync + 'static>(&self, first: A, second: A) -> Signal<A> {
+        self.iterate(false, |on| !on).map(move |on| if *on { second.clone() } else { first.clone() })
+    }
+
+    /// A signal holding the latest occurrence, `initial` before the first.
+    pub fn latest(&self, initial: T) -> Signal<T> {
+        self.fold(initial, |_, occurrence| occurrence.clone())
+    }
+}
+
+/// `a || b`: the occurrences of both events, merged.
+impl<T: Clone + Send + Sync + 'static> std::ops::BitOr for Event<T> {
+    type Output = Event<T>;
+    fn bitor(self, other: Event<T>) -> Event<T> {
+        self.merge(&other)
+    }
+}
+
+/// `event && predicate`: the occurrences for which `predicate` holds.
+impl<T: Clone + Send + Sync + 'static, F: Fn(&T) -> bool + Send + Sync + 'static> std::ops::BitAnd<F> for Event<T> {
+    type Output = Event<T>;
+    fn bitand(self, predicate: F) -> Event<T> {
+        self.filter(predicate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_diamond_is_glitch_free_and_recomputes_once_per_change() {
+        let a = Var::new(1);
+        let (left, right) = (a.map(|x| x * 2), a.map(|x| x + 10));
+        let recomputed = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&recomputed);
+        let (l, r) = (left.clone(), right.clone());
+        let bottom = Signal::computed(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            l.get() + r.get()
+        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (sink, source) = (Arc::clone(&seen), a.signal());
+        let _ = bottom.observe(move |sum| sink.lock().unwrap().push((source.get(), *sum)));
+        recomputed.store(0, Ordering::Relaxed);
+        for value in 2..=5 {
+            a.set(value);
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(recomputed.load(Ordering::Relaxed), 4, "one recomputation per change");
+        for (source, sum) in seen.iter() {
+            assert_eq!(*sum, 3 * source + 10, "an observer saw a mix of old and new values");
+        }
+        assert_eq!(seen.iter().map(|(_, sum)| *sum).collect::<Vec<_>>(), vec![16, 19, 22, 25]);
+    }
+
+    #[test]
+    fn unchanged_values_stop_propagation() {
+        let a = Var::new(1);
+        let parity = a.map(|x| x % 2);
+        let fired = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&fired);
+        let _ = parity.changed().observe(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        a.set(3);
+        a.set(5);
+        a.set(6);
+        assert_eq!(fired.load(Ordering::Relaxed), 1);
+        assert_eq!(parity.get(), 0);
+    }
+
+    #[test]
+    fn events_drive_signals_as_in_pong() {
+        let tick = Event::new();
+        let position = tick.fold(0, |x, step: &i32| x + step);
+        let wall = position.changed() & |x: &i32| *x > 2;
+        let bounces = wall.iterate(0, |n| n + 1);
+        let direction = wall.toggle(1, -1);
+        let hits_zero = position.changed_to(0).iterate(0, |n| n + 1);
+        for step in [1, 1, 1, 1, -4] {
+            tick.fire(step);
+        }
+        assert_eq!(position.get(), 0);
+        assert_eq!(bounces.get(), 2, "positions 3 and 4 are past the wall");
+        assert_eq!(direction.get(), 1, "toggled twice");
+        assert_eq!(hits_zero.get(), 1);
+    }
+
+    #[test]
+    fn or_merges_events() {
+        let (a, b) = (Event::new(), Event::new());
+        let count = (a.clone() | b.clone()).iterate(0, |n| n + 1);
+        a.fire(());
+        b.fire(());
+        a.fire(());
+        assert_eq!(count.get(), 3);
+    }
+
+    #[test]
+    fn writes_from_observers_start_new_turns() {
+        let a = Var::new(0);
+        let b = Var::new(0);
+        let follower = b.clone();
+        let _ = a.observe(move |x| follower.set(x * 10));
+        let doubled = b.map(|x| x * 2);
+        a.set(4);
+        assert_eq!(doubled.get(), 80);
+    }
+}
