@@ -100,8 +100,21 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let (kind, kind_impl) = match &item.kind {
         Kind::Event { item: event_item } => (
             quote!(::loci::EventKind),
-            quote_spanned!(event_item.span()=> impl ::loci::PlacedEvent for #ty { type Item = #event_item; }),
+            quote_spanned! {event_item.span()=>
+                impl ::loci::PlacedEvent for #ty { type Item = #event_item; }
+                impl ::loci::__private::PlacedValue for #ty { type Value = ::loci::Event<#event_item>; }
+            },
         ),
+        Kind::Signal { item: signal_item } => {
+            let value = &item.output;
+            (
+                quote!(::loci::SignalKind),
+                quote_spanned! {signal_item.span()=>
+                    impl ::loci::PlacedSignal for #ty { type Item = #signal_item; }
+                    impl ::loci::__private::PlacedValue for #ty { type Value = #value; }
+                },
+            )
+        }
         Kind::Function => {
             let args = args_type(item);
             let output = &item.output;
@@ -193,16 +206,21 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         .map(|(id, item)| (id as u16, item))
         .collect();
 
-    let init_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
+    let values = |item: &&(u16, &Placed)| matches!(item.1.kind, Kind::Event { .. } | Kind::Signal { .. });
+    let init_arms = placed.iter().filter(values).map(|(id, item)| {
         let body = body_ident(item.ident());
         let ctx = context_arg(item);
         quote!(#id => ::core::option::Option::Some(::std::boxed::Box::new(#body(#ctx))
             as ::std::boxed::Box<dyn ::core::any::Any + Send + Sync>),)
     });
-    let subscribe_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. })).map(|(id, item)| {
+    let subscribe_arms = placed.iter().filter(values).map(|(id, item)| {
         let handle = item.ident();
         let ty = handle_type(item);
-        quote!(#id => ::core::option::Option::Some(<#ty as ::loci::PlacedEvent>::__forward(&__ctx.local(#handle), __sink)),)
+        match item.kind {
+            Kind::Signal { .. } => quote!(#id => ::core::option::Option::Some(
+                <#ty as ::loci::PlacedSignal>::__forward(&__ctx.local(#handle).signal(), __sink)),),
+            _ => quote!(#id => ::core::option::Option::Some(<#ty as ::loci::PlacedEvent>::__forward(&__ctx.local(#handle), __sink)),),
+        }
     });
     let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function)).map(|(id, item)| {
         let body = body_ident(item.ident());
@@ -298,6 +316,7 @@ fn fingerprint(model: &Model) -> [u8; 16] {
         let params: Vec<String> = item.params.iter().map(|(_, ty)| ty.to_token_stream().to_string()).collect();
         let kind = match item.kind {
             Kind::Event { .. } => "event",
+            Kind::Signal { .. } => "signal",
             Kind::Function => "fn",
         };
         canonical += &format!(
@@ -331,6 +350,7 @@ fn module_spec(model: &Model) -> TokenStream {
         let peer = peer_index(model, &item.peer);
         let kind = match item.kind {
             Kind::Event { .. } => quote!(Event),
+            Kind::Signal { .. } => quote!(Signal),
             Kind::Function => quote!(Function),
         };
         quote!(::loci::__private::ItemSpec { name: #name, peer: #peer, kind: ::loci::__private::ItemKind::#kind })

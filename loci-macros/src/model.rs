@@ -61,6 +61,8 @@ pub struct Context {
 pub enum Kind {
     /// `fn name() -> Event<Item>`: a value created once per instance.
     Event { item: Box<Type> },
+    /// `fn name() -> Signal<Item>` or `-> Var<Item>`: a value created once per instance.
+    Signal { item: Box<Type> },
     /// Any other placed function: run for every access.
     Function,
 }
@@ -140,11 +142,11 @@ pub fn here_peer(ty: &Type) -> Option<Ident> {
     }
 }
 
-/// The `T` of an `Event<T>` return type.
-fn event_item(ty: &Type) -> Option<Type> {
+/// The `T` of a reactive return type named one of `names` (`Event<T>`, `Signal<T>`, `Var<T>`).
+fn reactive_item(ty: &Type, names: &[&str]) -> Option<Type> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
-    if last.ident != "Event" {
+    if !names.iter().any(|name| last.ident == name) {
         return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
@@ -188,17 +190,21 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
     let name = &decl.func.sig.ident;
-    let kind = match event_item(&output) {
-        Some(item) => {
-            if let Some((pat, _)) = params.first() {
-                errors.spanned(pat, format!("`{name}` returns an `Event`, so it is a placed value created once per instance; it takes no arguments besides its `Here<..>` context"));
-            }
-            if let Some(asyncness) = &decl.func.sig.asyncness {
-                errors.spanned(asyncness, format!("`{name}` returns an `Event`, so it is a placed value created when the instance starts; make it a plain `fn`"));
-            }
-            Kind::Event { item: Box::new(item) }
+    let event = reactive_item(&output, &["Event"]);
+    let signal = reactive_item(&output, &["Signal", "Var"]);
+    if event.is_some() || signal.is_some() {
+        let reactive = if event.is_some() { "an `Event`" } else { "a signal" };
+        if let Some((pat, _)) = params.first() {
+            errors.spanned(pat, format!("`{name}` returns {reactive}, so it is a placed value created once per instance; it takes no arguments besides its `Here<..>` context"));
         }
-        None => Kind::Function,
+        if let Some(asyncness) = &decl.func.sig.asyncness {
+            errors.spanned(asyncness, format!("`{name}` returns {reactive}, so it is a placed value created when the instance starts; make it a plain `fn`"));
+        }
+    }
+    let kind = match (event, signal) {
+        (Some(item), _) => Kind::Event { item: Box::new(item) },
+        (None, Some(item)) => Kind::Signal { item: Box::new(item) },
+        (None, None) => Kind::Function,
     };
     Some(Placed { func: decl.func, peer: decl.peer, kind, context, params, output })
 }

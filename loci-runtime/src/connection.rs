@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -366,24 +366,77 @@ fn send_reply(connection: &Arc<Connection>, id: u64, status: ReplyStatus, payloa
     }
 }
 
+/// Sends a signal's values to one subscriber, conflating to the latest while its buffer is
+/// full: a slow subscriber may skip values but always ends with the current one.
+struct LatestValue {
+    out: Arc<Outbound>,
+    item: u16,
+    pending: std::sync::Mutex<Option<Vec<u8>>>,
+    flushing: AtomicBool,
+}
+
+impl LatestValue {
+    fn offer(self: &Arc<Self>, payload: &[u8]) {
+        if !self.flushing.load(Ordering::Acquire)
+            && self.out.try_push(&Header::Event { item: self.item }, payload) != Push::Full
+        {
+            return;
+        }
+        *lock(&self.pending) = Some(payload.to_vec());
+        if !self.flushing.swap(true, Ordering::AcqRel) {
+            let this = Arc::clone(self);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move { this.flush().await });
+                }
+                Err(_) => self.flushing.store(false, Ordering::Release),
+            }
+        }
+    }
+
+    async fn flush(&self) {
+        loop {
+            let Some(value) = lock(&self.pending).take() else {
+                self.flushing.store(false, Ordering::Release);
+                // A value offered between the take and the store must not be stranded.
+                if lock(&self.pending).is_some() && !self.flushing.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            };
+            if !self.out.push(&Header::Event { item: self.item }, &value).await {
+                return;
+            }
+        }
+    }
+}
+
 /// Occurrences dropped because a subscriber's send queue was full, over all connections.
 static DROPPED_OCCURRENCES: AtomicU64 = AtomicU64::new(0);
 
 fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: u16) -> Result<(), String> {
-    if lock(&connection.served).contains_key(&item) {
+    let signal = here.core.is_signal(item);
+    // A repeated subscription to a signal asks for its current value again.
+    if !signal && lock(&connection.served).contains_key(&item) {
         return Ok(());
     }
     // The sink holds the send buffer, not the connection: closing the connection closes the
     // buffer, and the observation is cancelled when the connection is unregistered.
     let (out, remote) = (Arc::clone(&connection.out), Arc::clone(&connection.info));
-    let sink: EventSink = Arc::new(move |payload: &[u8]| {
-        if out.try_push(&Header::Event { item }, payload) == Push::Full {
-            let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped.is_power_of_two() {
-                tracing::warn!(%remote, dropped, "send buffer full: dropped event occurrences for a slow subscriber");
+    let sink: EventSink = if signal {
+        let latest =
+            Arc::new(LatestValue { out, item, pending: std::sync::Mutex::new(None), flushing: AtomicBool::new(false) });
+        Arc::new(move |payload: &[u8]| latest.offer(payload))
+    } else {
+        Arc::new(move |payload: &[u8]| {
+            if out.try_push(&Header::Event { item }, payload) == Push::Full {
+                let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(%remote, dropped, "send buffer full: dropped event occurrences for a slow subscriber");
+                }
             }
-        }
-    });
+        })
+    };
     let observation = P::__serve_subscribe(here, item, sink)
         .ok_or_else(|| format!("subscription to item {item}, which is no event placed on {}", P::NAME))?;
     if let Some(previous) = lock(&connection.served).insert(item, observation) {

@@ -123,7 +123,9 @@ impl Connection {
     }
 
     /// Adds a route for incoming occurrences of `item`; subscribes on the first one.
-    pub fn add_route(&self, route_id: u64, item: ItemId, route: EventRoute) {
+    /// With `resubscribe`, a `Subscribe` goes out even if the item is already subscribed, so
+    /// that the remote sends a signal's current value again for the new route.
+    pub fn add_route(&self, route_id: u64, item: ItemId, route: EventRoute, resubscribe: bool) {
         let first = {
             let mut current = lock(&self.routes);
             let mut routes = Vec::clone(&current);
@@ -141,7 +143,7 @@ impl Connection {
             self.routes_version.fetch_add(1, Ordering::Release);
             first
         };
-        if first && !self.try_send(Header::Subscribe { item }, &[]) {
+        if (first || resubscribe) && !self.try_send(Header::Subscribe { item }, &[]) {
             tracing::warn!(remote = %self.info, "could not subscribe: the connection's send queue is full or closed");
         }
     }
@@ -245,7 +247,12 @@ impl Core {
         }
         let interests = lock(&self.interests);
         for interest in interests.iter().filter(|i| i.peer == connection.info.peer) {
-            connection.add_route(interest.id, interest.item, Arc::clone(&interest.route));
+            connection.add_route(
+                interest.id,
+                interest.item,
+                Arc::clone(&interest.route),
+                self.is_signal(interest.item),
+            );
         }
         drop(interests);
         self.topology[usize::from(connection.info.peer)].joined.fire(Arc::clone(&connection.info));
@@ -273,6 +280,11 @@ impl Core {
         }
     }
 
+    /// Whether `item` is a placed signal (whose current value each new route needs).
+    pub fn is_signal(&self, item: ItemId) -> bool {
+        self.spec.items.get(usize::from(item)).is_some_and(|spec| spec.kind == crate::spec::ItemKind::Signal)
+    }
+
     pub fn connection(&self, id: u64) -> Option<Arc<Connection>> {
         lock(&self.connections).get(&id).cloned()
     }
@@ -291,7 +303,7 @@ impl Core {
         let mut interests = lock(&self.interests);
         interests.push(Interest { id, peer, item, route: Arc::clone(&route) });
         for connection in self.connections_of(peer) {
-            connection.add_route(id, item, Arc::clone(&route));
+            connection.add_route(id, item, Arc::clone(&route), self.is_signal(item));
         }
     }
 

@@ -10,10 +10,10 @@ use futures_util::future::join_all;
 use crate::core::{Core, EventRoute};
 use crate::error::RemoteError;
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, PlacedEvent, PlacedFunction, PlacedOn, Reach, Tie,
-    Transmit,
+    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, PlacedEvent, PlacedFunction, PlacedOn, PlacedSignal,
+    PlacedValue, Reach, SignalKind, Tie, Transmit,
 };
-use crate::reactive::Event;
+use crate::reactive::{Event, Signal, Var};
 use crate::remote::{Remote, RemoteInfo};
 
 /// The running instance of peer `P`, as seen by code placed on `P`.
@@ -48,9 +48,9 @@ impl<P: Peer> Here<P> {
     }
 
     /// The placed value `item` of this instance (created on first use, then shared).
-    pub fn local<V>(&self, item: impl FnOnce() -> V) -> Event<V::Item>
+    pub fn local<V>(&self, item: impl FnOnce() -> V) -> V::Value
     where
-        V: PlacedEvent + PlacedOn<P>,
+        V: PlacedValue + PlacedOn<P>,
     {
         let _ = item;
         let slot = &self.core.values[usize::from(V::ID)];
@@ -60,8 +60,8 @@ impl<P: Peer> Here<P> {
                 panic!("loci: `{}` is not a value placed on `{}` (generated code is out of sync)", V::NAME, P::NAME)
             }
         });
-        match value.downcast_ref::<Event<V::Item>>() {
-            Some(event) => event.clone(),
+        match value.downcast_ref::<V::Value>() {
+            Some(value) => value.clone(),
             None => panic!("loci: placed value `{}` has an unexpected type (generated code is out of sync)", V::NAME),
         }
     }
@@ -159,9 +159,78 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
                 target.fire(decode_into(payload)?);
                 Ok(())
             });
-            connection.add_route(here.core.next_route_id(), V::ID, route);
+            connection.add_route(here.core.next_route_id(), V::ID, route, false);
         }
         local
+    }
+}
+
+impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
+    /// The remote signal as a local one, over a `Single` or `Optional` tie: it starts with the
+    /// remote's current value (this waits for it) and follows its changes. A slow reader may
+    /// skip intermediate values, never the latest.
+    pub async fn as_local(self) -> Result<M::Out<Signal<V::Item>>, RemoteError>
+    where
+        M: AsLocal<P, V::Peer>,
+    {
+        let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
+        let signal = match connection {
+            Some(connection) => {
+                let remote = connection.info.to_string();
+                let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+                let first_tx = std::sync::Mutex::new(Some(first_tx));
+                let local: std::sync::OnceLock<Var<V::Item>> = std::sync::OnceLock::new();
+                let route: EventRoute = Arc::new(move |_, payload| {
+                    let value: V::Item = decode_into(payload)?;
+                    match local.get() {
+                        Some(var) => var.set(value),
+                        None => {
+                            let var = local.get_or_init(|| Var::new(value));
+                            if let Some(first) = crate::core::lock(&first_tx).take() {
+                                let _ = first.send(var.signal());
+                            }
+                        }
+                    }
+                    Ok(())
+                });
+                connection.add_route(self.here.core.next_route_id(), V::ID, route, true);
+                // Holding the connection would keep the route (and so the wait) alive after a disconnect.
+                drop(connection);
+                match first_rx.await {
+                    Ok(signal) => Some(signal),
+                    Err(_) => return Err(RemoteError::Disconnected { remote, item: V::NAME }),
+                }
+            }
+            None => None,
+        };
+        M::wrap(signal, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
+    }
+
+    /// The value of every connected remote, updated as values change and remotes join or leave.
+    pub fn from_all(self) -> Signal<Vec<(Remote<V::Peer>, V::Item)>>
+    where
+        M: Aggregate<P, V::Peer>,
+    {
+        let all: Var<Vec<(Remote<V::Peer>, V::Item)>> = Var::new(Vec::new());
+        let target = all.clone();
+        let route: EventRoute = Arc::new(move |info: &Arc<RemoteInfo>, payload| {
+            let value: V::Item = decode_into(payload)?;
+            target.update(|current| {
+                let mut next = current.clone();
+                match next.iter_mut().find(|(remote, _)| remote.id() == info.id) {
+                    Some(entry) => entry.1 = value,
+                    None => next.push((Remote::new(Arc::clone(info)), value)),
+                }
+                next
+            });
+            Ok(())
+        });
+        self.here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, route);
+        let target = all.clone();
+        let _ = self.here.core.topology[usize::from(<V::Peer as Peer>::INDEX)].left.observe(move |info| {
+            target.update(|current| current.iter().filter(|(remote, _)| remote.id() != info.id).cloned().collect())
+        });
+        all.signal()
     }
 }
 
@@ -305,6 +374,21 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// Fires each time a remote of `Q` has connected and passed the handshake.
     pub fn joined(&self) -> Event<Remote<Q>> {
         self.here.core.topology[usize::from(Q::INDEX)].joined.map(|info| Remote::new(Arc::clone(info)))
+    }
+
+    /// The connected remotes as a signal, updated as they join and leave.
+    pub fn connected_signal(&self) -> Signal<Vec<Remote<Q>>> {
+        let connected = Var::new(self.connected());
+        let topology = &self.here.core.topology[usize::from(Q::INDEX)];
+        let target = connected.clone();
+        let _ = topology.joined.observe(move |info| {
+            target.update(|current| current.iter().cloned().chain([Remote::new(Arc::clone(info))]).collect())
+        });
+        let target = connected.clone();
+        let _ = topology.left.observe(move |info| {
+            target.update(|current| current.iter().filter(|remote| remote.id() != info.id).cloned().collect())
+        });
+        connected.signal()
     }
 
     /// Fires each time a remote of `Q` has gone away (closed, failed or timed out).

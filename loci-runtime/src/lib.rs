@@ -58,7 +58,7 @@ pub use instance::{Builder, Instance, Running};
 pub use loci_macros::multitier;
 pub use placement::{
     Aggregate, AsLocal, EventKind, FunctionKind, Module, Multiple, Optional, Peer, Placed, PlacedEvent, PlacedFunction,
-    PlacedOn, Single, Tie, TieMultiplicity, Transmit,
+    PlacedOn, PlacedSignal, SignalKind, Single, Tie, TieMultiplicity, Transmit,
 };
 pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::Remote;
@@ -86,7 +86,7 @@ mod guide {
 /// Items the generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::placement::{BoxFuture, EventSink, Reach};
+    pub use crate::placement::{BoxFuture, EventSink, PlacedValue, Reach};
     pub use crate::reactive::Observation;
     pub use crate::spec::{ItemKind, ItemSpec, ModuleSpec, Multiplicity, PeerSpec, TieSpec};
     pub use crate::wire::{Failure, ItemId};

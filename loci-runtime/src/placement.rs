@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::RemoteError;
 use crate::here::Here;
-use crate::reactive::{Event, Observation};
+use crate::reactive::{Event, Observation, Signal};
 use crate::spec::{ModuleSpec, Multiplicity};
 use crate::wire::{Failure, ItemId};
 
@@ -185,6 +185,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Transmit for T {
 /// Kind marker of placed events (values created once per instance).
 #[derive(Debug, Clone, Copy)]
 pub struct EventKind;
+/// Kind marker of placed signals (values created once per instance that change).
+#[derive(Debug, Clone, Copy)]
+pub struct SignalKind;
 /// Kind marker of placed functions (run once per access).
 #[derive(Debug, Clone, Copy)]
 pub struct FunctionKind;
@@ -224,6 +227,31 @@ pub trait PlacedEvent: Placed<Kind = EventKind> {
                 tracing::warn!(%error, "dropped an event occurrence that could not be encoded");
             }
         })
+    }
+}
+
+/// The value a placed item holds on its own peer: what `ctx.local(item)` returns.
+#[doc(hidden)]
+pub trait PlacedValue: Placed {
+    /// `Event<T>`, `Signal<T>` or `Var<T>`.
+    type Value: Clone + Send + Sync + 'static;
+}
+
+/// A placed `Signal<Item>` or `Var<Item>`: created once when the instance starts; remotes
+/// read its current value and follow its changes.
+pub trait PlacedSignal: Placed<Kind = SignalKind> {
+    /// The signal's value type.
+    type Item: Transmit + Clone + PartialEq + Sync;
+
+    /// Sends the current value to `sink`, then every new value, encoded with postcard.
+    #[doc(hidden)]
+    fn __forward(signal: &Signal<Self::Item>, sink: EventSink) -> Observation {
+        let send = move |value: &Self::Item| match value.__encode() {
+            Ok(bytes) => sink(&bytes),
+            Err(error) => tracing::warn!(%error, "dropped a signal value that could not be encoded"),
+        };
+        send(&signal.get());
+        signal.observe(send)
     }
 }
 

@@ -49,6 +49,8 @@ pub struct PeerSpec {
 pub enum ItemKind {
     /// A placed `Event<T>`, created when the instance starts.
     Event,
+    /// A placed `Signal<T>` or `Var<T>`, created when the instance starts.
+    Signal,
     /// A placed function, run for every remote access.
     Function,
 }

@@ -61,6 +61,18 @@ pub mod cluster {
         Event::new()
     }
 
+    /// Free task slots of a task manager, as a signal.
+    #[on(TaskManager)]
+    pub fn free_slots() -> loci::Var<u32> {
+        loci::Var::new(4)
+    }
+
+    /// The job manager's current job name, as a signal.
+    #[on(JobManager)]
+    pub fn current_job() -> loci::Var<String> {
+        loci::Var::new("idle".to_owned())
+    }
+
     /// How many jobs the job manager runs.
     #[on(JobManager)]
     pub fn job_count() -> u32 {

@@ -236,6 +236,11 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
         })
     }
 
+    /// This signal (so that a placed `Var` and a placed `Signal` read alike).
+    pub fn signal(&self) -> Signal<T> {
+        self.clone()
+    }
+
     /// Fires the new value after every turn that changed this signal.
     pub fn changed(&self) -> Event<T> {
         self.core.changed.clone()

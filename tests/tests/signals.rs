@@ -1,0 +1,65 @@
+//! Signals across peers, over QUIC on loopback.
+
+use std::time::{Duration, Instant};
+
+use loci_tests::cluster::{current_job, free_slots, JobManager, TaskManager};
+use loci_tests::{connecting, credentials, listening, Spawned};
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+fn wait_until(mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "condition not reached within 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn as_local_starts_with_the_current_value_and_follows_changes() {
+    let creds = credentials("signal-as-local");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    jm.here.local(current_job).set("word-count".to_owned());
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    let job = block_on(tm.here.remote(current_job).as_local()).unwrap();
+    assert_eq!(job.get(), "word-count", "the local signal starts with the remote's current value");
+    jm.here.local(current_job).set("page-rank".to_owned());
+    wait_until(|| job.get() == "page-rank");
+}
+
+#[test]
+fn a_fast_writer_ends_with_the_latest_value_at_the_reader() {
+    let creds = credentials("signal-conflate");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    let job = block_on(tm.here.remote(current_job).as_local()).unwrap();
+    let source = jm.here.local(current_job);
+    for n in 0..20_000 {
+        source.set(format!("job {n} {}", "x".repeat(100)));
+    }
+    wait_until(|| job.get().starts_with("job 19999 "));
+}
+
+#[test]
+fn from_all_gives_every_remote_value_and_follows_joins_and_leaves() {
+    let creds = credentials("signal-from-all");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let slots = jm.here.remote(free_slots).from_all();
+    let tm1 = Spawned::start(connecting::<TaskManager>(&creds, "tm1", "jobmanager", jm.addr));
+    let tm2 = Spawned::start(connecting::<TaskManager>(&creds, "tm2", "jobmanager", jm.addr));
+    wait_until(|| slots.get().len() == 2);
+    tm2.here.local(free_slots).set(1);
+    wait_until(|| slots.get().iter().any(|(remote, n)| remote.name() == "tm2" && *n == 1));
+    tm1.shutdown();
+    wait_until(|| slots.get().len() == 1);
+    assert_eq!(slots.get()[0].0.name(), "tm2");
+
+    let connected = jm.here.remotes::<TaskManager>().connected_signal();
+    assert_eq!(connected.get().len(), 1);
+    let tm3 = Spawned::start(connecting::<TaskManager>(&creds, "tm3", "jobmanager", jm.addr));
+    wait_until(|| connected.get().len() == 2);
+    drop(tm3);
+    wait_until(|| connected.get().len() == 1);
+}
