@@ -107,6 +107,11 @@ fn placements(errors: &Errors, model: &Model) {
             continue;
         }
         context_peer(errors, &item.context, &item.peer, item.ident());
+        if let Some(per) = &item.per_remote {
+            if !is_peer(model, &per.peer) {
+                unknown_peer(errors, model, &per.peer, &format!("in the requester of `{}`", item.ident()));
+            }
+        }
     }
 }
 

@@ -98,13 +98,19 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let id = model.items.iter().position(|i| i.ident() == name).unwrap_or(0) as u16;
     let name_str = name.to_string();
     let (kind, kind_impl) = match &item.kind {
-        Kind::Event { item: event_item } => (
-            quote!(::loci::EventKind),
-            quote_spanned! {event_item.span()=>
-                impl ::loci::PlacedEvent for #ty { type Item = #event_item; }
-                impl ::loci::__private::PlacedValue for #ty { type Value = ::loci::Event<#event_item>; }
-            },
-        ),
+        Kind::Event { item: event_item } => {
+            // A subjective value has no one local value: `ctx.local` does not apply to it.
+            let local = item.per_remote.is_none().then(|| {
+                quote_spanned!(event_item.span()=> impl ::loci::__private::PlacedValue for #ty { type Value = ::loci::Event<#event_item>; })
+            });
+            (
+                quote!(::loci::EventKind),
+                quote_spanned! {event_item.span()=>
+                    impl ::loci::PlacedEvent for #ty { type Item = #event_item; }
+                    #local
+                },
+            )
+        }
         Kind::Signal { item: signal_item } => {
             let value = &item.output;
             (
@@ -207,15 +213,34 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         .collect();
 
     let values = |item: &&(u16, &Placed)| matches!(item.1.kind, Kind::Event { .. } | Kind::Signal { .. });
-    let init_arms = placed.iter().filter(values).map(|(id, item)| {
+    let shared_values = |item: &&(u16, &Placed)| values(item) && item.1.per_remote.is_none();
+    let init_arms = placed.iter().filter(shared_values).map(|(id, item)| {
         let body = body_ident(item.ident());
         let ctx = context_arg(item);
-        quote!(#id => ::core::option::Option::Some(::std::boxed::Box::new(#body(#ctx))
-            as ::std::boxed::Box<dyn ::core::any::Any + Send + Sync>),)
+        let pin = matches!(item.kind, Kind::Event { .. }).then(|| quote!(::loci::__private::pin_event(&__value);));
+        quote!(#id => {
+            let __value = #body(#ctx);
+            #pin
+            ::core::option::Option::Some(::std::boxed::Box::new(__value) as ::std::boxed::Box<dyn ::core::any::Any + Send + Sync>)
+        })
     });
     let subscribe_arms = placed.iter().filter(values).map(|(id, item)| {
         let handle = item.ident();
         let ty = handle_type(item);
+        if let Some(per) = &item.per_remote {
+            let body = body_ident(item.ident());
+            let ctx = context_arg(item);
+            let requester_peer = &per.peer;
+            let requester = if per.by_ref { quote!(&__remote) } else { quote!(__remote) };
+            return quote!(#id => {
+                if __requester.peer() != <#requester_peer as ::loci::Peer>::INDEX {
+                    return ::core::option::Option::None;
+                }
+                let __remote = __requester.remote::<#requester_peer>();
+                let __value = #body(#ctx #requester);
+                ::core::option::Option::Some(::loci::__private::serve_subjective::<#ty>(__value, __sink))
+            });
+        }
         match item.kind {
             Kind::Signal { .. } => quote!(#id => ::core::option::Option::Some(
                 <#ty as ::loci::PlacedSignal>::__forward(&__ctx.local(#handle).signal(), __sink)),),
@@ -287,6 +312,7 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
                 __ctx: &::loci::Here<Self>,
                 __item: u16,
                 __sink: ::loci::__private::EventSink,
+                __requester: &::loci::__private::Requester,
             ) -> ::core::option::Option<::loci::__private::Observation> {
                 match __item {
                     #(#subscribe_arms)*
@@ -313,7 +339,10 @@ fn fingerprint(model: &Model) -> [u8; 16] {
         canonical.push('\n');
     }
     for item in &model.items {
-        let params: Vec<String> = item.params.iter().map(|(_, ty)| ty.to_token_stream().to_string()).collect();
+        let mut params: Vec<String> = item.params.iter().map(|(_, ty)| ty.to_token_stream().to_string()).collect();
+        if let Some(per) = &item.per_remote {
+            params.push(format!("per {}", per.peer));
+        }
         let kind = match item.kind {
             Kind::Event { .. } => "event",
             Kind::Signal { .. } => "signal",
@@ -353,7 +382,8 @@ fn module_spec(model: &Model) -> TokenStream {
             Kind::Signal { .. } => quote!(Signal),
             Kind::Function => quote!(Function),
         };
-        quote!(::loci::__private::ItemSpec { name: #name, peer: #peer, kind: ::loci::__private::ItemKind::#kind })
+        let per_remote = item.per_remote.is_some();
+        quote!(::loci::__private::ItemSpec { name: #name, peer: #peer, kind: ::loci::__private::ItemKind::#kind, per_remote: #per_remote })
     });
     quote! {
         impl ::loci::Module for __LociModule {

@@ -67,10 +67,18 @@ pub enum Kind {
     Function,
 }
 
+/// The `requester: &Remote<Q>` parameter of a subjective value.
+pub struct PerRemote {
+    pub peer: Ident,
+    pub by_ref: bool,
+}
+
 pub struct Placed {
     pub func: ItemFn,
     pub peer: Ident,
     pub kind: Kind,
+    /// Set for a subjective value: computed per subscribing remote of this peer.
+    pub per_remote: Option<PerRemote>,
     pub context: Option<Context>,
     /// The transmitted parameters (everything but the context).
     pub params: Vec<(Pat, Type)>,
@@ -192,10 +200,20 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
     let name = &decl.func.sig.ident;
     let event = reactive_item(&output, &["Event"]);
     let signal = reactive_item(&output, &["Signal", "Var"]);
+    let mut per_remote = None;
+    let mut params = params;
+    if event.is_some() {
+        if let [(_, ty)] = params.as_slice() {
+            per_remote = remote_peer(ty);
+            if per_remote.is_some() {
+                params.clear();
+            }
+        }
+    }
     if event.is_some() || signal.is_some() {
         let reactive = if event.is_some() { "an `Event`" } else { "a signal" };
         if let Some((pat, _)) = params.first() {
-            errors.spanned(pat, format!("`{name}` returns {reactive}, so it is a placed value created once per instance; it takes no arguments besides its `Here<..>` context"));
+            errors.spanned(pat, format!("`{name}` returns {reactive}, so it is a placed value created once per instance; it takes no arguments besides its `Here<..>` context (and, for an `Event` computed per remote, one `requester: &Remote<Peer>`)"));
         }
         if let Some(asyncness) = &decl.func.sig.asyncness {
             errors.spanned(asyncness, format!("`{name}` returns {reactive}, so it is a placed value created when the instance starts; make it a plain `fn`"));
@@ -206,7 +224,27 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
         (None, Some(item)) => Kind::Signal { item: Box::new(item) },
         (None, None) => Kind::Function,
     };
-    Some(Placed { func: decl.func, peer: decl.peer, kind, context, params, output })
+    Some(Placed { func: decl.func, peer: decl.peer, kind, per_remote, context, params, output })
+}
+
+/// The peer `Q` of a `Remote<Q>` or `&Remote<Q>` parameter type.
+fn remote_peer(ty: &Type) -> Option<PerRemote> {
+    let (inner, by_ref) = match ty {
+        Type::Reference(reference) => (&*reference.elem, true),
+        other => (other, false),
+    };
+    let Type::Path(path) = inner else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Remote" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    match args.args.first()? {
+        syn::GenericArgument::Type(Type::Path(peer)) => {
+            Some(PerRemote { peer: peer.path.get_ident()?.clone(), by_ref })
+        }
+        _ => None,
+    }
 }
 
 /// The peer of the first `Here<..>` parameter of a signature, if any.

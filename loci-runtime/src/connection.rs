@@ -437,7 +437,8 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
             }
         })
     };
-    let observation = P::__serve_subscribe(here, item, sink)
+    let requester = crate::placement::Requester(Arc::clone(&connection.info));
+    let observation = P::__serve_subscribe(here, item, sink, &requester)
         .ok_or_else(|| format!("subscription to item {item}, which is no event placed on {}", P::NAME))?;
     if let Some(previous) = lock(&connection.served).insert(item, observation) {
         previous.cancel();

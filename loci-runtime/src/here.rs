@@ -207,11 +207,11 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
     }
 
     /// The value of every connected remote, updated as values change and remotes join or leave.
-    pub fn from_all(self) -> Signal<Vec<(Remote<V::Peer>, V::Item)>>
+    pub fn from_all(self) -> Signal<PerRemoteValues<V::Peer, V::Item>>
     where
         M: Aggregate<P, V::Peer>,
     {
-        let all: Var<Vec<(Remote<V::Peer>, V::Item)>> = Var::new(Vec::new());
+        let all: Var<PerRemoteValues<V::Peer, V::Item>> = Var::new(Vec::new());
         let target = all.clone();
         let route: EventRoute = Arc::new(move |info: &Arc<RemoteInfo>, payload| {
             let value: V::Item = decode_into(payload)?;
@@ -326,6 +326,9 @@ pub struct All<'a, P, V> {
     here: &'a Here<P>,
     item: V,
 }
+
+/// The value of each remote, as `from_all` on a placed signal holds them.
+pub type PerRemoteValues<Q, T> = Vec<(Remote<Q>, T)>;
 
 /// One local event per remote, as `from_all` on a placed event returns them.
 pub type PerRemoteEvents<Q, T> = Vec<(Remote<Q>, Event<T>)>;

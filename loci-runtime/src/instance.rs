@@ -159,7 +159,7 @@ impl<P: Peer> Builder<P> {
         let here = Here::<P>::new(Arc::new(Core::new(spec, P::INDEX, instance, name, self.max_frame)));
 
         for (id, item) in spec.items.iter().enumerate() {
-            if item.peer == P::INDEX && item.kind != ItemKind::Function {
+            if item.peer == P::INDEX && item.kind != ItemKind::Function && !item.per_remote {
                 let id = id as u16;
                 here.core.values[usize::from(id)].get_or_init(|| match P::__init_value(&here, id) {
                     Some(value) => value,

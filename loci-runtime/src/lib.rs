@@ -53,7 +53,7 @@ pub mod wire;
 
 pub use cli::{run, InstanceArgs};
 pub use error::{Error, RemoteError, Result};
-pub use here::{Access, All, Here, PerRemote, PerRemoteEvents, Remotes, Selected};
+pub use here::{Access, All, Here, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};
 pub use instance::{Builder, Instance, Running};
 pub use loci_macros::multitier;
 pub use placement::{
@@ -86,7 +86,7 @@ mod guide {
 /// Items the generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::placement::{BoxFuture, EventSink, PlacedValue, Reach};
+    pub use crate::placement::{pin_event, serve_subjective, BoxFuture, EventSink, PlacedValue, Reach, Requester};
     pub use crate::reactive::Observation;
     pub use crate::spec::{ItemKind, ItemSpec, ModuleSpec, Multiplicity, PeerSpec, TieSpec};
     pub use crate::wire::{Failure, ItemId};

@@ -55,11 +55,45 @@ pub trait Peer: Sized + Send + Sync + 'static {
 
     /// Forwards occurrences of placed event `item` to `sink`, encoded (generated).
     #[doc(hidden)]
-    fn __serve_subscribe(ctx: &Here<Self>, item: ItemId, sink: EventSink) -> Option<Observation>;
+    fn __serve_subscribe(ctx: &Here<Self>, item: ItemId, sink: EventSink, requester: &Requester)
+        -> Option<Observation>;
 
     /// The peer's `main`, if it has one (generated).
     #[doc(hidden)]
     fn __main(ctx: Here<Self>) -> Option<BoxFuture<'static, crate::Result<()>>>;
+}
+
+/// The remote that subscribed to a placed value, for subjective values (generated code).
+#[doc(hidden)]
+pub struct Requester(pub(crate) std::sync::Arc<crate::remote::RemoteInfo>);
+
+impl Requester {
+    /// The requester's peer index.
+    pub fn peer(&self) -> u16 {
+        self.0.peer
+    }
+
+    /// The requester as a typed remote; the caller checked `peer()`.
+    pub fn remote<Q>(&self) -> crate::Remote<Q> {
+        crate::Remote::new(std::sync::Arc::clone(&self.0))
+    }
+}
+
+/// Serves a subjective event to one remote: when the subscription ends, the per-remote
+/// pipeline is detached from the shared events it was built on.
+#[doc(hidden)]
+pub fn serve_subjective<V: PlacedEvent>(event: Event<V::Item>, sink: EventSink) -> Observation {
+    let forwarding = V::__forward(&event, sink);
+    Observation::new(move || {
+        forwarding.cancel();
+        event.detach();
+    })
+}
+
+/// Marks a placed event as shared by the instance, so detaching a subjective pipeline stops there.
+#[doc(hidden)]
+pub fn pin_event<T: 'static>(event: &Event<T>) {
+    event.pin();
 }
 
 /// Where the encoded occurrences of a served event go.

@@ -64,6 +64,8 @@ pub struct ItemSpec {
     pub peer: u16,
     /// Value or function.
     pub kind: ItemKind,
+    /// A subjective value: computed for each subscribing remote, not once per instance.
+    pub per_remote: bool,
 }
 
 /// A whole multitier module.

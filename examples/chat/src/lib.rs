@@ -1,11 +1,13 @@
 //! The chat of the ScalaLoci paper as a loci multitier program.
 //!
-//! Nodes fire the lines typed into them; the registry merges the lines of all nodes into
-//! one public stream; every node prints that stream. `/who` asks the registry who is online.
+//! Nodes fire the lines typed into them; the registry merges the lines of all nodes; every
+//! node prints the lines of the *others* (a subjective value, computed per node, so nobody
+//! gets their own lines echoed). `/who` asks the registry who is online.
 
 #[loci::multitier]
 pub mod chat {
-    use loci::{Event, Here};
+    use loci::{Event, Here, Remote};
+    use serde::{Deserialize, Serialize};
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     /// Relays the lines of every node to every node.
@@ -22,11 +24,33 @@ pub mod chat {
         Event::new()
     }
 
-    /// Every node's lines, as the registry relays them, prefixed with the sender's name.
+    /// One line as the registry received it.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Line {
+        /// The sending node, as the registry numbers its connections.
+        pub from: u64,
+        /// The sending node's name.
+        pub name: String,
+        /// What was typed.
+        pub text: String,
+    }
+
+    /// Every node's lines, as the registry receives them.
     #[on(Registry)]
-    pub fn public_message(ctx: &Here<Registry>) -> Event<String> {
+    pub fn lines(ctx: &Here<Registry>) -> Event<Line> {
         tracing::info!("the chat registry relays every node's lines to every node");
-        ctx.remote(message).from_all_seq().map(|(from, line)| format!("{}: {line}", from.name()))
+        ctx.remote(message).from_all_seq().map(|(from, text)| Line {
+            from: from.id(),
+            name: from.name().to_owned(),
+            text: text.clone(),
+        })
+    }
+
+    /// The lines of every other node, computed for each node that reads it: no echo.
+    #[on(Registry)]
+    pub fn public_message(ctx: &Here<Registry>, reader: &Remote<Node>) -> Event<String> {
+        let reader = reader.id();
+        ctx.local(lines).filter(move |line| line.from != reader).map(|line| format!("{}: {}", line.name, line.text))
     }
 
     /// The names of the nodes connected to the registry.

@@ -136,13 +136,19 @@ fn chat_of_three(tag: &str) -> (PathBuf, Proc, String, Vec<Proc>) {
 #[test]
 fn registry_and_three_nodes_exchange_messages() {
     let (_creds, _registry, _addr, mut nodes) = chat_of_three("exchange");
-    nodes[0].say("first line from alice");
-    nodes[1].say("bob says hi");
-    nodes[2].say("carol: here too");
-    for node in &nodes {
-        node.wait_for("alice: first line from alice");
-        node.wait_for("bob: bob says hi");
-        node.wait_for("carol: carol: here too");
+    let lines = [("alice", "first line from alice"), ("bob", "bob says hi"), ("carol", "carol: here too")];
+    for (node, (_, line)) in nodes.iter_mut().zip(lines) {
+        node.say(line);
+    }
+    for (index, node) in nodes.iter().enumerate() {
+        for (_, (name, line)) in lines.iter().enumerate().filter(|(other, _)| *other != index) {
+            node.wait_for(&format!("{name}: {line}"));
+        }
+    }
+    // Each node has now seen both other lines; its own must never come back (subjective value).
+    thread::sleep(Duration::from_millis(300));
+    for (node, (name, line)) in nodes.iter().zip(lines) {
+        assert!(node.find(&format!("{name}: {line}")).is_none(), "{name} got its own line echoed:\n{}", node.output());
     }
     nodes[0].say("/who");
     let online = nodes[0].wait_for("online:");
@@ -163,7 +169,6 @@ fn killed_node_is_reported_left_and_the_others_carry_on() {
 
     nodes[0].say("still alive");
     nodes[2].wait_for("alice: still alive");
-    nodes[0].wait_for("alice: still alive");
     nodes[2].say("/who");
     let online = nodes[2].wait_for("online:");
     assert!(online.contains("alice") && online.contains("carol") && !online.contains("bob"), "{online}");

@@ -15,8 +15,18 @@ type ObserverFn<T> = Arc<dyn Fn(&T) + Send + Sync>;
 /// firing reads it without a lock and calls observers with nothing held (they may fire events).
 type Observers<T> = Vec<(u64, ObserverFn<T>)>;
 
+/// What a derived event holds of its source, to let go of it when detached.
+struct Upstream {
+    observation: Observation,
+    release: Box<dyn FnOnce() + Send + Sync>,
+}
+
 struct Shared<T> {
     observers: ArcSwap<Observers<T>>,
+    /// The observations this event was derived by (`map`, `filter`, `merge`).
+    upstream: Mutex<Vec<Upstream>>,
+    /// Placed values are never detached, whoever stops observing them.
+    pinned: std::sync::atomic::AtomicBool,
     /// Serialises registrations and cancellations against each other.
     changes: Mutex<()>,
     next_observer: AtomicU64,
@@ -77,6 +87,8 @@ impl<T: 'static> Event<T> {
         Event {
             shared: Arc::new(Shared {
                 observers: ArcSwap::new(Arc::new(Vec::new())),
+                upstream: Mutex::new(Vec::new()),
+                pinned: std::sync::atomic::AtomicBool::new(false),
                 changes: Mutex::new(()),
                 next_observer: AtomicU64::new(0),
             }),
@@ -115,8 +127,35 @@ impl<T: 'static> Event<T> {
     pub fn map<U: 'static>(&self, f: impl Fn(&T) -> U + Send + Sync + 'static) -> Event<U> {
         let mapped = Event::new();
         let target = mapped.clone();
-        let _ = self.observe(move |value| target.fire(f(value)));
+        let observation = self.observe(move |value| target.fire(f(value)));
+        mapped.derived_from(self, observation);
         mapped
+    }
+
+    /// Records that this event is fed by `observation` on `source`.
+    fn derived_from<S: 'static>(&self, source: &Event<S>, observation: Observation) {
+        let source = source.clone();
+        let release = Box::new(move || {
+            if !source.shared.pinned.load(Ordering::Acquire) && source.observer_count() == 0 {
+                source.detach();
+            }
+        });
+        self.shared.upstream.lock().unwrap_or_else(PoisonError::into_inner).push(Upstream { observation, release });
+    }
+
+    /// Stops this event from being fed by the events it was derived from, and lets go of those
+    /// that nobody else observes, so a per-remote pipeline leaves nothing behind.
+    pub(crate) fn detach(&self) {
+        let upstream = std::mem::take(&mut *self.shared.upstream.lock().unwrap_or_else(PoisonError::into_inner));
+        for Upstream { observation, release } in upstream {
+            observation.cancel();
+            release();
+        }
+    }
+
+    /// Marks this event as a placed value: never detached.
+    pub(crate) fn pin(&self) {
+        self.shared.pinned.store(true, Ordering::Release);
     }
 
     /// An event that fires the occurrences of this one for which `keep` holds.
@@ -126,11 +165,12 @@ impl<T: 'static> Event<T> {
     {
         let filtered = Event::new();
         let target = filtered.clone();
-        let _ = self.observe(move |value| {
+        let observation = self.observe(move |value| {
             if keep(value) {
                 target.fire(value.clone());
             }
         });
+        filtered.derived_from(self, observation);
         filtered
     }
 
@@ -142,7 +182,8 @@ impl<T: 'static> Event<T> {
         let merged = Event::new();
         for source in [self, other] {
             let target = merged.clone();
-            let _ = source.observe(move |value: &T| target.fire(value.clone()));
+            let observation = source.observe(move |value: &T| target.fire(value.clone()));
+            merged.derived_from(source, observation);
         }
         merged
     }
@@ -184,5 +225,21 @@ mod tests {
             source.fire(v);
         }
         assert_eq!(*seen.lock().unwrap(), vec!["<0>", "<2>", "<4>"]);
+    }
+
+    #[test]
+    fn detaching_a_pipeline_releases_it_up_to_a_pinned_source() {
+        let placed = Event::new();
+        placed.pin();
+        let shared = placed.map(|v: &i32| v + 1);
+        let _keep = shared.observe(|_| {});
+        let per_remote = shared.filter(|v| v % 2 == 0).map(|v| v * 10);
+        assert_eq!(shared.observer_count(), 2);
+        per_remote.detach();
+        assert_eq!(shared.observer_count(), 1, "the per-remote filter was removed from its source");
+        assert_eq!(placed.observer_count(), 1, "the shared map is still observed, so it stays");
+        let lonely = placed.map(|v| *v);
+        lonely.detach();
+        assert_eq!(placed.observer_count(), 1);
     }
 }

@@ -164,7 +164,7 @@ mod tests {
             PeerSpec { name: "Registry", ties: &[TieSpec { peer: 1, multiplicity: Multiplicity::Multiple }] },
             PeerSpec { name: "Node", ties: &[TieSpec { peer: 0, multiplicity: Multiplicity::Single }] },
         ],
-        items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event }],
+        items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event, per_remote: false }],
     };
 
     #[test]
