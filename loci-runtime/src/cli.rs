@@ -118,7 +118,12 @@ impl InstanceArgs {
 ///
 /// A peer executable's whole `main.rs` can be `fn main() -> loci::Result<()> { loci::run::<app::Node>() }`.
 pub fn run<P: Peer>() -> Result<()> {
-    let args = InstanceArgs::parse_for::<P>();
+    run_with::<P>(InstanceArgs::parse_for::<P>())
+}
+
+/// Like [`run`], with flags parsed by the caller: an executable with flags of its own
+/// flattens [`InstanceArgs`] into its clap parser and passes them here.
+pub fn run_with<P: Peer>(args: InstanceArgs) -> Result<()> {
     args.init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Io)?;
     let outcome = runtime.block_on(args.builder::<P>().run());

@@ -51,7 +51,7 @@ pub mod spec;
 mod transport;
 pub mod wire;
 
-pub use cli::{run, InstanceArgs};
+pub use cli::{run, run_with, InstanceArgs};
 pub use error::{Error, RemoteError, Result};
 pub use here::{Access, All, Here, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};
 pub use instance::{Builder, Instance, Running};
