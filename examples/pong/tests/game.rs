@@ -15,7 +15,7 @@ fn credentials() -> PathBuf {
 }
 
 fn last_score(client: &Proc) -> Option<String> {
-    client.output().lines().filter(|line| line.starts_with("score ")).last().map(str::to_owned)
+    client.output().lines().rfind(|line| line.starts_with("score ")).map(str::to_owned)
 }
 
 #[test]
