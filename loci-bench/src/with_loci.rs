@@ -26,6 +26,12 @@ pub mod bench {
         Event::new()
     }
 
+    /// A value the hub changes, which spokes follow.
+    #[on(Hub)]
+    pub fn level() -> loci::Var<u64> {
+        loci::Var::new(0)
+    }
+
     /// Echoes a 16-byte payload, on every spoke.
     #[on(Spoke)]
     pub fn spoke_echo(payload: Payload) -> Payload {

@@ -81,6 +81,10 @@ mod guide {
     struct Topology;
     #[doc = include_str!("../../docs/reference/instances.md")]
     struct Instances;
+    #[doc = include_str!("../../docs/reactives.md")]
+    struct Reactives;
+    #[doc = include_str!("../../docs/subjective-values.md")]
+    struct SubjectiveValues;
 }
 
 /// Items the generated code refers to. Not part of the public API.
