@@ -411,8 +411,14 @@ impl LatestValue {
     }
 }
 
-/// Occurrences dropped because a subscriber's send queue was full, over all connections.
+/// Occurrences dropped because a subscriber's send buffer was full, over all connections.
 static DROPPED_OCCURRENCES: AtomicU64 = AtomicU64::new(0);
+
+/// How many event occurrences this process has dropped for slow subscribers (whose send
+/// buffer was full) since it started.
+pub fn dropped_occurrences() -> u64 {
+    DROPPED_OCCURRENCES.load(Ordering::Relaxed)
+}
 
 fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: u16) -> Result<(), String> {
     let signal = here.core.is_signal(item);

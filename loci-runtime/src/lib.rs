@@ -52,6 +52,7 @@ mod transport;
 pub mod wire;
 
 pub use cli::{run, run_with, InstanceArgs};
+pub use connection::dropped_occurrences;
 pub use error::{Error, RemoteError, Result};
 pub use here::{Access, All, Here, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};
 pub use instance::{Builder, Instance, Running};

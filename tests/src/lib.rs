@@ -75,6 +75,12 @@ pub mod cluster {
         loci::Var::new("idle".to_owned())
     }
 
+    /// Log lines of the job manager.
+    #[on(JobManager)]
+    pub fn log_lines() -> Event<String> {
+        Event::new()
+    }
+
     /// How many jobs the job manager runs.
     #[on(JobManager)]
     pub fn job_count() -> u32 {

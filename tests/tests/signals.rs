@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use loci_tests::cluster::{current_job, free_slots, JobManager, TaskManager};
+use loci_tests::cluster::{current_job, free_slots, log_lines, JobManager, TaskManager};
 use loci_tests::{connecting, credentials, listening, Spawned};
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -62,4 +62,38 @@ fn from_all_gives_every_remote_value_and_follows_joins_and_leaves() {
     wait_until(|| connected.get().len() == 2);
     drop(tm3);
     wait_until(|| connected.get().len() == 1);
+}
+
+#[test]
+fn events_for_a_slow_subscriber_are_dropped_and_counted_not_queued() {
+    let creds = credentials("event-drops");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&received);
+    let _ = tm.here.remote(log_lines).as_local().observe(move |_| {
+        // A slow subscriber: it stalls its runtime on the first occurrences, so flow control
+        // stops the sender and the sender's buffer fills.
+        if counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 100 {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    });
+    let lines = jm.here.local(log_lines);
+    wait_until(|| lines.observer_count() == 1);
+    let before = loci::dropped_occurrences();
+    // 20 MB in one burst from a thread the writer does not run on: far over the 1 MiB buffer.
+    const FIRED: u64 = 20_000;
+    let line = "x".repeat(1000);
+    for _ in 0..FIRED {
+        lines.fire(line.clone());
+    }
+    let dropped = loci::dropped_occurrences() - before;
+    assert!(dropped > 0, "a burst far over the send buffer must drop occurrences");
+    wait_until(|| received.load(std::sync::atomic::Ordering::Relaxed) == FIRED - dropped);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        received.load(std::sync::atomic::Ordering::Relaxed),
+        FIRED - dropped,
+        "every occurrence not dropped arrives"
+    );
 }
