@@ -177,33 +177,21 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
         let signal = match connection {
             Some(connection) => {
                 let remote = connection.info.to_string();
-                let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-                let first_tx = std::sync::Mutex::new(Some(first_tx));
-                let local: std::sync::OnceLock<Var<V::Item>> = std::sync::OnceLock::new();
-                let route: EventRoute = Arc::new(move |_, payload| {
-                    let value: V::Item = decode_into(payload)?;
-                    match local.get() {
-                        Some(var) => var.set(value),
-                        None => {
-                            let var = local.get_or_init(|| Var::new(value));
-                            if let Some(first) = crate::core::lock(&first_tx).take() {
-                                let _ = first.send(var.signal());
-                            }
-                        }
-                    }
-                    Ok(())
-                });
-                connection.add_route(self.here.core.next_route_id(), V::ID, route, true);
-                // Holding the connection would keep the route (and so the wait) alive after a disconnect.
-                drop(connection);
-                match first_rx.await {
-                    Ok(signal) => Some(signal),
-                    Err(_) => return Err(RemoteError::Disconnected { remote, item: V::NAME }),
+                match follow_signal::<V>(self.here, connection).await {
+                    Some(signal) => Some(signal),
+                    None => return Err(RemoteError::Disconnected { remote, item: V::NAME }),
                 }
             }
             None => None,
         };
         M::wrap(signal, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
+    }
+
+    /// The signal of one particular remote, starting with its current value (this waits for it).
+    pub async fn from(self, remote: &Remote<V::Peer>) -> Result<Signal<V::Item>, RemoteError> {
+        let disconnected = || RemoteError::Disconnected { remote: remote.to_string(), item: V::NAME };
+        let connection = self.here.core.connection(remote.id()).ok_or_else(disconnected)?;
+        follow_signal::<V>(self.here, connection).await.ok_or_else(disconnected)
     }
 
     /// The value of every connected remote, updated as values change and remotes join or leave.
@@ -232,6 +220,34 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
         });
         all.signal()
     }
+}
+
+/// Subscribes to signal `V` on `connection` and returns a local signal once the first value
+/// arrived; `None` if the connection ended first.
+async fn follow_signal<V: PlacedSignal>(
+    here: &Here<impl Peer>,
+    connection: Arc<crate::core::Connection>,
+) -> Option<Signal<V::Item>> {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let first_tx = std::sync::Mutex::new(Some(first_tx));
+    let local: std::sync::OnceLock<Var<V::Item>> = std::sync::OnceLock::new();
+    let route: EventRoute = Arc::new(move |_, payload| {
+        let value: V::Item = decode_into(payload)?;
+        match local.get() {
+            Some(var) => var.set(value),
+            None => {
+                let var = local.get_or_init(|| Var::new(value));
+                if let Some(first) = crate::core::lock(&first_tx).take() {
+                    let _ = first.send(var.signal());
+                }
+            }
+        }
+        Ok(())
+    });
+    connection.add_route(here.core.next_route_id(), V::ID, route, true);
+    // Holding the connection would keep the route (and so this wait) alive after a disconnect.
+    drop(connection);
+    first_rx.await.ok()
 }
 
 fn encode_args<V: PlacedFunction>(args: &V::Args) -> Result<Bytes, RemoteError> {

@@ -266,6 +266,11 @@ pub trait PlacedEvent: Placed<Kind = EventKind> {
 
 /// The value a placed item holds on its own peer: what `ctx.local(item)` returns.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no single local value to read with `ctx.local`",
+    label = "a placed function or a subjective value (computed per remote)",
+    note = "`ctx.local` reads placed values (`Event`, `Signal`, `Var`); call a placed function on a tied peer with `ctx.remote(..)`, and build a subjective value's shared part as a placed value of its own"
+)]
 pub trait PlacedValue: Placed {
     /// `Event<T>`, `Signal<T>` or `Var<T>`.
     type Value: Clone + Send + Sync + 'static;

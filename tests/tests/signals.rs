@@ -97,3 +97,17 @@ fn events_for_a_slow_subscriber_are_dropped_and_counted_not_queued() {
         "every occurrence not dropped arrives"
     );
 }
+
+#[test]
+fn from_follows_the_signal_of_one_remote() {
+    let creds = credentials("signal-from");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == 1);
+    let remote = jm.here.remotes::<TaskManager>().connected().remove(0);
+    tm.here.local(free_slots).set(3);
+    let slots = block_on(jm.here.remote(free_slots).from(&remote)).unwrap();
+    assert_eq!(slots.get(), 3);
+    tm.here.local(free_slots).set(2);
+    wait_until(|| slots.get() == 2);
+}
