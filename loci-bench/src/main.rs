@@ -34,8 +34,8 @@ pub struct Tick {
     pub pad: [u8; 16],
 }
 
-/// Event occurrences in flight at most; below the per-connection send queue of loci (4096)
-/// and the raw writer's channel, so neither side drops.
+/// Event occurrences in flight at most: well inside loci's 1 MiB send buffer and the raw
+/// writer's channel (4096), so neither side drops.
 const EVENT_WINDOW: u64 = 2048;
 /// One event in this many records its latency.
 const LATENCY_SAMPLING: u64 = 16;

@@ -356,6 +356,12 @@ fn fingerprint(model: &Model) -> [u8; 16] {
             item.output.to_token_stream()
         );
     }
+    // Types defined in the module travel too: a changed field must change the fingerprint.
+    for item in &model.shared {
+        if matches!(item, Item::Struct(_) | Item::Enum(_) | Item::Type(_)) {
+            canonical += &format!("type {}\n", item.to_token_stream());
+        }
+    }
     let digest = Sha256::digest(canonical.as_bytes());
     let mut fingerprint = [0; 16];
     fingerprint.copy_from_slice(&digest[..16]);

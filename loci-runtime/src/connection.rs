@@ -125,12 +125,9 @@ pub(crate) async fn dial<P: Peer>(
     let connecting = endpoint
         .connect(addr, CLUSTER_SERVER_NAME)
         .map_err(|e| DialError::Failed { reason: e.to_string(), retry: false })?;
-    let quic = connecting.await.map_err(|error| match &error {
-        quinn::ConnectionError::TimedOut => DialError::Failed { reason: describe_close(&error), retry: true },
-        quinn::ConnectionError::TransportError(_) | quinn::ConnectionError::ConnectionClosed(_) => {
-            DialError::Failed { reason: describe_close(&error), retry: false }
-        }
-        _ => DialError::Failed { reason: describe_close(&error), retry: false },
+    let quic = connecting.await.map_err(|error| DialError::Failed {
+        reason: describe_close(&error),
+        retry: matches!(error, quinn::ConnectionError::TimedOut),
     })?;
     let (mut send, recv) =
         quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
@@ -142,6 +139,7 @@ pub(crate) async fn dial<P: Peer>(
         if refused {
             DialError::Refused(reason)
         } else {
+            quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
             DialError::Failed { reason, retry: false }
         }
     })?;
@@ -156,7 +154,7 @@ pub(crate) async fn dial<P: Peer>(
         quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
         return Err(DialError::Refused(reason));
     }
-    start::<P>(here, quic, hello, peer, multiplicity, frames, send).map_err(DialError::Refused)
+    start::<P>(here, quic, hello, peer, multiplicity, frames, send, None).map_err(DialError::Refused)
 }
 
 /// Completes the handshake of an incoming connection and starts driving it.
@@ -170,7 +168,7 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let (mut send, recv) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, quic.accept_bi()).await {
+    let (send, recv) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, quic.accept_bi()).await {
         Ok(Ok(streams)) => streams,
         Ok(Err(error)) => {
             tracing::debug!(%addr, "connection ended before its handshake: {}", describe_close(&error));
@@ -198,15 +196,15 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
             return;
         }
     };
-    if let Err(reason) = write_hello(&mut send, Hello::new(core.spec, core.local, core.instance, &core.name)).await {
-        tracing::debug!(%addr, "connection ended during the handshake: {reason}");
-        return;
-    }
-    if let Err(reason) = start::<P>(&here, quic, hello, peer, multiplicity, frames, send) {
+    // The answering hello goes out only once the connection is registered, so a refusal for
+    // tie capacity reaches the dialler as a refusal, not as a connection that dies at once.
+    let answer = Hello::new(core.spec, core.local, core.instance, &core.name);
+    if let Err(reason) = start::<P>(&here, quic, hello, peer, multiplicity, frames, send, Some(answer)) {
         tracing::debug!(%addr, "{reason}");
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start<P: Peer>(
     here: &Here<P>,
     quic: quinn::Connection,
@@ -215,6 +213,7 @@ fn start<P: Peer>(
     multiplicity: crate::spec::Multiplicity,
     frames: FrameReader,
     send: quinn::SendStream,
+    answer: Option<Hello>,
 ) -> Result<(), String> {
     let core = &here.core;
     let info = Arc::new(RemoteInfo {
@@ -225,16 +224,29 @@ fn start<P: Peer>(
         addr: quic.remote_address(),
     });
     let out = Arc::new(Outbound::new(SEND_BUFFER_LIMIT));
+    if let Some(answer) = answer {
+        // First in the buffer, so it is the first frame the dialler reads.
+        out.try_push(&Header::Hello(answer), &[]);
+    }
     let connection = Arc::new(Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out)));
-    let writer = tokio::spawn(write_frames(send, out));
     if let Err(refusal) = core.register(Arc::clone(&connection)) {
-        writer.abort();
         return Err(refuse(&quic, core.local_name(), connection.info.addr, &refusal));
     }
+    let writer = tokio::spawn(write_frames(send, out));
     tracing::info!(remote = %connection.info, "remote joined");
     let here = here.clone();
     tokio::spawn(async move {
-        let reason = read_frames(&here, &connection, frames).await;
+        // A panic in user code run by the reader (an observer, a subjective value) must not
+        // leave a connection that looks alive: it ends this connection like any other failure.
+        let reason = match AssertUnwindSafe(read_frames(&here, &connection, frames)).catch_unwind().await {
+            Ok(reason) => reason,
+            Err(panic) => {
+                let reason = format!("a panic while handling its frames: {}", panic_message(panic.as_ref()));
+                tracing::error!(remote = %connection.info, "closing the connection: {reason}");
+                connection.quic.close(CLOSE_PROTOCOL.into(), b"internal error");
+                reason
+            }
+        };
         here.core.unregister(&connection, &reason);
         writer.abort();
     });
@@ -280,7 +292,14 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
         };
         let owned_payload = || frame.slice(frame.len() - payload.len()..);
         match header {
-            Header::Call { id, item } => serve_call(here, connection, id, item, owned_payload()),
+            Header::Call { id, item } => {
+                // A remote that sends calls faster than they finish waits here: QUIC flow
+                // control then slows it down, instead of this side growing without bound.
+                let Ok(permit) = Arc::clone(&connection.calls_in_flight).acquire_owned().await else {
+                    return "shut down".to_owned();
+                };
+                serve_call(here, connection, id, item, owned_payload(), permit).await;
+            }
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
                     let _ = waiter.send(Ok((status, owned_payload())));
@@ -336,34 +355,35 @@ fn caught<T>(outcome: std::thread::Result<Result<T, Failure>>) -> Result<T, Fail
 
 /// Serves one call. A function that finishes without waiting (every plain `fn`) is answered
 /// right here, saving a task and a wake-up per call; one that waits continues in its own task.
-fn serve_call<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, id: u64, item: u16, args: Bytes) {
+async fn serve_call<P: Peer>(
+    here: &Here<P>,
+    connection: &Arc<Connection>,
+    id: u64,
+    item: u16,
+    args: Bytes,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let max_frame = here.core.max_frame;
     let mut pending = match P::__serve_call(here, item, args) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(failure) => {
             let (status, payload) = reply(Err(failure), max_frame);
-            send_reply(connection, id, status, payload);
+            // Waiting for room here slows down a remote that does not read its replies.
+            connection.send(Header::Reply { id, status }, &payload).await;
             return;
         }
     };
     if let Some(outcome) = (&mut pending).now_or_never() {
         let (status, payload) = reply(caught(outcome), max_frame);
-        send_reply(connection, id, status, payload);
+        connection.send(Header::Reply { id, status }, &payload).await;
         return;
     }
     let connection = Arc::clone(connection);
     tokio::spawn(async move {
         let (status, payload) = reply(caught(pending.await), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
+        drop(permit);
     });
-}
-
-/// Buffers a reply, or waits for room in a task of its own when the buffer is full.
-fn send_reply(connection: &Arc<Connection>, id: u64, status: ReplyStatus, payload: Bytes) {
-    if connection.out.try_push(&Header::Reply { id, status }, &payload) == Push::Full {
-        let connection = Arc::clone(connection);
-        tokio::spawn(async move { connection.send(Header::Reply { id, status }, &payload).await });
-    }
 }
 
 /// Sends a signal's values to one subscriber, conflating to the latest while its buffer is
@@ -373,6 +393,8 @@ struct LatestValue {
     item: u16,
     pending: std::sync::Mutex<Option<Vec<u8>>>,
     flushing: AtomicBool,
+    /// The connection's runtime: values may be set from threads that have none.
+    runtime: tokio::runtime::Handle,
 }
 
 impl LatestValue {
@@ -385,12 +407,7 @@ impl LatestValue {
         *lock(&self.pending) = Some(payload.to_vec());
         if !self.flushing.swap(true, Ordering::AcqRel) {
             let this = Arc::clone(self);
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move { this.flush().await });
-                }
-                Err(_) => self.flushing.store(false, Ordering::Release),
-            }
+            self.runtime.spawn(async move { this.flush().await });
         }
     }
 
@@ -429,13 +446,31 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
     // The sink holds the send buffer, not the connection: closing the connection closes the
     // buffer, and the observation is cancelled when the connection is unregistered.
     let (out, remote) = (Arc::clone(&connection.out), Arc::clone(&connection.info));
+    let limit = here.core.max_frame.saturating_sub(32);
+    // A value over the frame limit would make the reader close the whole connection: drop it here.
+    let fits = move |payload: &[u8], remote: &crate::remote::RemoteInfo| {
+        let fits = payload.len() <= limit;
+        if !fits {
+            tracing::warn!(%remote, size = payload.len(), limit, "dropped a value larger than the frame limit");
+        }
+        fits
+    };
     let sink: EventSink = if signal {
-        let latest =
-            Arc::new(LatestValue { out, item, pending: std::sync::Mutex::new(None), flushing: AtomicBool::new(false) });
-        Arc::new(move |payload: &[u8]| latest.offer(payload))
+        let latest = Arc::new(LatestValue {
+            out,
+            item,
+            pending: std::sync::Mutex::new(None),
+            flushing: AtomicBool::new(false),
+            runtime: connection.runtime.clone(),
+        });
+        Arc::new(move |payload: &[u8]| {
+            if fits(payload, &remote) {
+                latest.offer(payload);
+            }
+        })
     } else {
         Arc::new(move |payload: &[u8]| {
-            if out.try_push(&Header::Event { item }, payload) == Push::Full {
+            if fits(payload, &remote) && out.try_push(&Header::Event { item }, payload) == Push::Full {
                 let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     tracing::warn!(%remote, dropped, "send buffer full: dropped event occurrences for a slow subscriber");

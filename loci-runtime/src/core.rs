@@ -45,15 +45,21 @@ pub(crate) struct Connection {
     /// `None` once the connection is closed, so no call can wait on it afterwards.
     pending: Mutex<Option<HashMap<u64, PendingReply>>>,
     next_call: AtomicU64,
-    /// Where incoming occurrences of each item go, keyed by route id to stay idempotent.
-    /// Replaced, not mutated, so delivery only clones an `Arc`.
-    /// Indexed by item id; replaced whole on change, read without a lock on every occurrence.
+    /// Where incoming occurrences of each item go, indexed by item id, each route with its id
+    /// so adding one twice is harmless; replaced whole on change (see `RouteCache`).
     routes: Mutex<Arc<Vec<RouteSet>>>,
     /// Bumped after every change of `routes`, so the reader refreshes its copy only then.
     routes_version: AtomicU64,
     /// The events this side forwards to the remote because it subscribed.
     pub(crate) served: Mutex<HashMap<ItemId, Observation>>,
+    /// Calls from the remote being served at once; the reader waits when none is left.
+    pub(crate) calls_in_flight: Arc<tokio::sync::Semaphore>,
+    /// The runtime the connection's tasks run on, for work started from other threads.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
+
+/// Calls from one remote served at once before its further calls wait.
+const CALLS_IN_FLIGHT: usize = 1024;
 
 impl Connection {
     pub fn new(
@@ -74,12 +80,9 @@ impl Connection {
             routes: Mutex::new(Arc::new(Vec::new())),
             routes_version: AtomicU64::new(0),
             served: Mutex::new(HashMap::new()),
+            calls_in_flight: Arc::new(tokio::sync::Semaphore::new(CALLS_IN_FLIGHT)),
+            runtime: tokio::runtime::Handle::current(),
         }
-    }
-
-    /// Buffers a frame without waiting; `false` if the buffer is full or the connection is gone.
-    pub fn try_send(&self, header: Header, payload: &[u8]) -> bool {
-        self.out.try_push(&header, payload) == Push::Buffered
     }
 
     /// Buffers a frame, waiting for room; `false` if the connection is gone.
@@ -143,8 +146,10 @@ impl Connection {
             self.routes_version.fetch_add(1, Ordering::Release);
             first
         };
-        if (first || resubscribe) && !self.try_send(Header::Subscribe { item }, &[]) {
-            tracing::warn!(remote = %self.info, "could not subscribe: the connection's send queue is full or closed");
+        if (first || resubscribe) && self.out.try_push(&Header::Subscribe { item }, &[]) == Push::Full {
+            // Never lose a subscription: wait for room on the connection's runtime.
+            let out = Arc::clone(&self.out);
+            self.runtime.spawn(async move { out.push(&Header::Subscribe { item }, &[]).await });
         }
     }
 

@@ -122,7 +122,7 @@ pub enum RemoteError {
         reason: String,
     },
 
-    /// The arguments or the result do not fit into one frame.
+    /// The arguments do not fit into one frame (an oversized result comes back as `Rejected`).
     #[error("`{item}` needs a frame of {size} bytes, over the limit of {limit} bytes (raise it with `--max-frame-bytes` on both sides)")]
     TooLarge {
         /// The placed item that was accessed.

@@ -203,11 +203,12 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
         let target = all.clone();
         let route: EventRoute = Arc::new(move |info: &Arc<RemoteInfo>, payload| {
             let value: V::Item = decode_into(payload)?;
-            target.update(|current| {
+            let info = Arc::clone(info);
+            target.update(move |current| {
                 let mut next = current.clone();
                 match next.iter_mut().find(|(remote, _)| remote.id() == info.id) {
                     Some(entry) => entry.1 = value,
-                    None => next.push((Remote::new(Arc::clone(info)), value)),
+                    None => next.push((Remote::new(Arc::clone(&info)), value)),
                 }
                 next
             });
@@ -216,7 +217,8 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
         self.here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, route);
         let target = all.clone();
         let _ = self.here.core.topology[usize::from(<V::Peer as Peer>::INDEX)].left.observe(move |info| {
-            target.update(|current| current.iter().filter(|(remote, _)| remote.id() != info.id).cloned().collect())
+            let gone = info.id;
+            target.update(move |current| current.iter().filter(|(remote, _)| remote.id() != gone).cloned().collect())
         });
         all.signal()
     }
@@ -397,16 +399,28 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
 
     /// The connected remotes as a signal, updated as they join and leave.
     pub fn connected_signal(&self) -> Signal<Vec<Remote<Q>>> {
-        let connected = Var::new(self.connected());
+        let connected: Var<Vec<Remote<Q>>> = Var::new(Vec::new());
         let topology = &self.here.core.topology[usize::from(Q::INDEX)];
         let target = connected.clone();
+        // Observe first, then fill in: a remote joining in between is added once, not twice.
         let _ = topology.joined.observe(move |info| {
-            target.update(|current| current.iter().cloned().chain([Remote::new(Arc::clone(info))]).collect())
+            let joined = Remote::new(Arc::clone(info));
+            target.update(move |current| {
+                let known = current.iter().any(|remote| remote.id() == joined.id());
+                current.iter().cloned().chain((!known).then_some(joined)).collect()
+            })
         });
         let target = connected.clone();
         let _ = topology.left.observe(move |info| {
-            target.update(|current| current.iter().filter(|remote| remote.id() != info.id).cloned().collect())
+            let gone = info.id;
+            target.update(move |current| current.iter().filter(|remote| remote.id() != gone).cloned().collect())
         });
+        for remote in self.connected() {
+            connected.update(move |current| {
+                let known = current.iter().any(|r| r.id() == remote.id());
+                current.iter().cloned().chain((!known).then_some(remote)).collect()
+            });
+        }
         connected.signal()
     }
 

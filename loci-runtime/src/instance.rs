@@ -140,7 +140,7 @@ impl<P: Peer> Builder<P> {
     }
 
     /// Opens the endpoint, connects, waits for `Single` ties and creates the placed values.
-    /// The instance then serves remotes until the returned [`Running`] is shut down or dropped.
+    /// The instance then serves remotes until [`Running::shutdown`] (or until its runtime ends).
     pub async fn start(self) -> Result<Running<P>> {
         let spec = &P::Module::SPEC;
         let targets = self.resolve_targets()?;

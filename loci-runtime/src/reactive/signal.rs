@@ -10,6 +10,32 @@ use arc_swap::ArcSwap;
 
 use super::event::{Event, Observation};
 
+/// The dependencies read by one computation being created; the frame is removed also when
+/// the computation panics.
+struct Tracking {
+    finished: bool,
+}
+
+impl Tracking {
+    fn start() -> Tracking {
+        TRACKING.with(|tracking| tracking.borrow_mut().push(Vec::new()));
+        Tracking { finished: false }
+    }
+
+    fn finish(mut self) -> Vec<Arc<dyn Node>> {
+        self.finished = true;
+        TRACKING.with(|tracking| tracking.borrow_mut().pop()).unwrap_or_default()
+    }
+}
+
+impl Drop for Tracking {
+    fn drop(&mut self) {
+        if !self.finished {
+            TRACKING.with(|tracking| tracking.borrow_mut().pop());
+        }
+    }
+}
+
 /// One node of the dependency graph, without its value type, as the propagation sees it.
 trait Node: Send + Sync {
     /// 0 for a `Var`; one more than the deepest dependency otherwise.
@@ -43,11 +69,35 @@ fn lock_turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Marks this thread as inside a turn until dropped, also when a computation panics, so a
+/// panic never leaves later writes deferred forever.
+struct InTurn;
+
+impl InTurn {
+    fn enter() -> InTurn {
+        IN_TURN.with(|t| t.set(true));
+        InTurn
+    }
+}
+
+impl Drop for InTurn {
+    fn drop(&mut self) {
+        IN_TURN.with(|t| t.set(false));
+    }
+}
+
+/// Runs the writes deferred during a turn.
+fn run_deferred() {
+    for write in DEFERRED.with(|deferred| std::mem::take(&mut *deferred.borrow_mut())) {
+        write();
+    }
+}
+
 /// Propagates a change of `source` (already written) to everything that depends on it: each
 /// dependent is recomputed once, after all of its own dependencies, in level order. Observers
 /// run only when every value is updated.
 fn propagate(turn: MutexGuard<'static, ()>, source: Arc<dyn Node>) {
-    IN_TURN.with(|t| t.set(true));
+    let in_turn = InTurn::enter();
     let mut changed = vec![Arc::clone(&source)];
     let mut queue: BinaryHeap<(Reverse<usize>, Reverse<u64>, usize)> = BinaryHeap::new();
     let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
@@ -70,14 +120,12 @@ fn propagate(turn: MutexGuard<'static, ()>, source: Arc<dyn Node>) {
             changed.push(node);
         }
     }
-    IN_TURN.with(|t| t.set(false));
+    drop(in_turn);
     drop(turn);
     for node in changed {
         node.notify();
     }
-    for write in DEFERRED.with(|deferred| std::mem::take(&mut *deferred.borrow_mut())) {
-        write();
-    }
+    run_deferred();
 }
 
 type SignalObserver<T> = Arc<dyn Fn(&T) + Send + Sync>;
@@ -181,10 +229,14 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
     pub fn computed(compute: impl Fn() -> T + Send + Sync + 'static) -> Self {
         // Creating a computation reads other signals: do it between turns, or inside the
         // current one when created while propagating.
-        let turn = if IN_TURN.with(Cell::get) { None } else { Some(lock_turn()) };
-        TRACKING.with(|tracking| tracking.borrow_mut().push(Vec::new()));
+        let outer = !IN_TURN.with(Cell::get);
+        let turn = outer.then(lock_turn);
+        // Inside the computation, writes are deferred and nested computations do not lock again.
+        let in_turn = outer.then(InTurn::enter);
+        let tracking = Tracking::start();
         let initial = compute();
-        let dependencies = TRACKING.with(|tracking| tracking.borrow_mut().pop()).unwrap_or_default();
+        let dependencies = tracking.finish();
+        drop(in_turn);
         let level = dependencies.iter().map(|d| d.level() + 1).max().unwrap_or(0);
         let signal = Self::with_core(initial, level, Some(Box::new(compute)));
         let node: Arc<dyn Node> = signal.core.clone();
@@ -192,6 +244,9 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
             dependency.add_dependent(Arc::clone(&node));
         }
         drop(turn);
+        if outer {
+            run_deferred();
+        }
         signal
     }
 
@@ -294,10 +349,24 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
         propagate(turn, self.signal.core.clone());
     }
 
-    /// Sets the value to `f(current)` (ScalaLoci's `transform`).
-    pub fn update(&self, f: impl FnOnce(&T) -> T) {
-        let next = f(&self.get());
-        self.set(next);
+    /// Sets the value to `f(current)` (ScalaLoci's `transform`), atomically with respect to
+    /// other writers of this process.
+    pub fn update(&self, f: impl FnOnce(&T) -> T + 'static) {
+        if IN_TURN.with(Cell::get) {
+            let var = self.clone();
+            DEFERRED.with(|deferred| deferred.borrow_mut().push(Box::new(move || var.update(f))));
+            return;
+        }
+        let turn = lock_turn();
+        {
+            let mut current = self.signal.core.value.write().unwrap_or_else(PoisonError::into_inner);
+            let next = f(&current);
+            if *current == next {
+                return;
+            }
+            *current = next;
+        }
+        propagate(turn, self.signal.core.clone());
     }
 
     /// The variable as a read-only signal.
@@ -322,7 +391,11 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Event<T> {
     ) -> Signal<A> {
         let accumulator = Var::new(initial);
         let target = accumulator.clone();
-        let _ = self.observe(move |occurrence| target.set(f(&target.get(), occurrence)));
+        let f = Arc::new(f);
+        let _ = self.observe(move |occurrence| {
+            let (f, occurrence) = (Arc::clone(&f), occurrence.clone());
+            target.update(move |current| f(current, &occurrence));
+        });
         accumulator.signal()
     }
 
@@ -434,6 +507,32 @@ mod tests {
         b.fire(());
         a.fire(());
         assert_eq!(count.get(), 3);
+    }
+
+    #[test]
+    fn a_panicking_computation_leaves_later_writes_working() {
+        let a = Var::new(1);
+        let fragile = a.map(|x| if *x == 2 { panic!("two") } else { *x });
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.set(2)));
+        assert!(attempt.is_err());
+        a.set(3);
+        assert_eq!(fragile.get(), 3, "writes after the panic still propagate");
+        let again = Signal::computed(move || a.get() * 2);
+        assert_eq!(again.get(), 6);
+    }
+
+    #[test]
+    fn computations_may_create_signals_and_write_vars() {
+        let source = Var::new(1);
+        let log = Var::new(0);
+        let (s, l) = (source.clone(), log.clone());
+        let derived = Signal::computed(move || {
+            let inner = s.map(|x| x + 1);
+            l.set(inner.get());
+            inner.get()
+        });
+        assert_eq!(derived.get(), 2);
+        assert_eq!(log.get(), 2, "the write made while computing is applied afterwards");
     }
 
     #[test]
