@@ -94,11 +94,14 @@ fn show_for(lines: &Lines, duration: Duration) {
     }
 }
 
-/// The peer executables sit next to this one; build them if they are missing.
+/// The peer executables sit next to this one. Under `cargo run` they are brought up to date
+/// (a no-op when they are), so the demo never runs stale peers; otherwise they are built only
+/// if missing.
 fn peer_executables() -> (PathBuf, PathBuf) {
     let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)).unwrap_or_default();
     let (registry, node) = (dir.join("registry"), dir.join("node"));
-    if !registry.exists() || !node.exists() {
+    let under_cargo = std::env::var_os("CARGO").is_some();
+    if under_cargo || !registry.exists() || !node.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = Command::new(cargo);
         build.args(["build", "-p", "chat", "--bins"]);
