@@ -73,6 +73,12 @@ impl Outbound {
 
     /// Buffers one frame, waiting for room; `false` if the connection closed.
     pub async fn push(&self, header: &Header, payload: &[u8]) -> bool {
+        // Almost always there is room: no waiter registration on that path.
+        match self.try_push(header, payload) {
+            Push::Buffered => return true,
+            Push::Closed => return false,
+            Push::Full => {}
+        }
         loop {
             let space = self.space.notified();
             tokio::pin!(space);
