@@ -194,6 +194,25 @@ impl<'ast> Visit<'ast> for BodyCheck<'_> {
     }
 
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        if call.method == "remote" && call.args.len() == 1 {
+            if let Some((name, placed_on)) = self.placed_name(&call.args[0]) {
+                let self_tied = self
+                    .model
+                    .peers
+                    .iter()
+                    .find(|p| p.ident() == self.peer)
+                    .is_some_and(|p| p.ties.iter().any(|t| &t.peer == self.peer));
+                if placed_on == self.peer && !self_tied {
+                    let (peer, owner) = (self.peer, self.owner);
+                    self.errors.spanned(
+                        &call.args[0],
+                        format!(
+                            "`{name}` is placed on `{peer}` itself, where `{owner}` runs: read it with `ctx.local({name})`; remote access needs a tie to another peer (or `{peer} = Multiple` in the ties of `{peer}` to reach other `{peer}`s)"
+                        ),
+                    );
+                }
+            }
+        }
         if call.method == "local" && call.args.len() == 1 {
             if let Some((name, placed_on)) = self.placed_name(&call.args[0]) {
                 if placed_on != self.peer {
