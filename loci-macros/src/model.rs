@@ -132,22 +132,27 @@ fn peer(decl: PeerDecl) -> Peer {
     Peer { decl: decl.item, ties }
 }
 
-/// The peer `P` of a `Here<P>` or `&Here<P>` type.
-pub fn here_peer(ty: &Type) -> Option<Ident> {
-    let ty = match ty {
-        Type::Reference(reference) => &*reference.elem,
-        other => other,
+/// The peer `P` of a `Wrapper<P>` or `&Wrapper<P>` type, and whether it is a reference.
+fn peer_argument(ty: &Type, wrapper: &str) -> Option<(Ident, bool)> {
+    let (inner, by_ref) = match ty {
+        Type::Reference(reference) => (&*reference.elem, true),
+        other => (other, false),
     };
-    let Type::Path(path) = ty else { return None };
+    let Type::Path(path) = inner else { return None };
     let last = path.path.segments.last()?;
-    if last.ident != "Here" {
+    if last.ident != wrapper {
         return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
     match args.args.first()? {
-        syn::GenericArgument::Type(Type::Path(peer)) => peer.path.get_ident().cloned(),
+        syn::GenericArgument::Type(Type::Path(peer)) => Some((peer.path.get_ident()?.clone(), by_ref)),
         _ => None,
     }
+}
+
+/// The peer `P` of a `Here<P>` or `&Here<P>` type.
+pub fn here_peer(ty: &Type) -> Option<Ident> {
+    peer_argument(ty, "Here").map(|(peer, _)| peer)
 }
 
 /// The `T` of a reactive return type named one of `names` (`Event<T>`, `Signal<T>`, `Var<T>`).
@@ -229,22 +234,7 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
 
 /// The peer `Q` of a `Remote<Q>` or `&Remote<Q>` parameter type.
 fn remote_peer(ty: &Type) -> Option<PerRemote> {
-    let (inner, by_ref) = match ty {
-        Type::Reference(reference) => (&*reference.elem, true),
-        other => (other, false),
-    };
-    let Type::Path(path) = inner else { return None };
-    let last = path.path.segments.last()?;
-    if last.ident != "Remote" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
-    match args.args.first()? {
-        syn::GenericArgument::Type(Type::Path(peer)) => {
-            Some(PerRemote { peer: peer.path.get_ident()?.clone(), by_ref })
-        }
-        _ => None,
-    }
+    peer_argument(ty, "Remote").map(|(peer, by_ref)| PerRemote { peer, by_ref })
 }
 
 /// The peer of the first `Here<..>` parameter of a signature, if any.

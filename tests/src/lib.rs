@@ -191,3 +191,17 @@ pub fn listening<P: loci::Peer>(creds: &Path, name: &str) -> loci::Builder<P> {
 pub fn connecting<P: loci::Peer>(creds: &Path, name: &str, peer: &str, addr: SocketAddr) -> loci::Builder<P> {
     loci::Instance::<P>::builder().credentials(creds).name(name).connect(peer, addr)
 }
+
+/// Runs `future` to completion on a fresh single-threaded runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a test runtime").block_on(future)
+}
+
+/// Polls `condition` until it holds; panics after 10 s.
+pub fn wait_until(mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "condition not reached within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -7,11 +7,7 @@ use loci::RemoteError;
 use loci_tests::cluster::{
     alerts, blob, crash, job_count, slow_echo, status, submit_task, Deployment, JobManager, Monitor, TaskManager,
 };
-use loci_tests::{connecting, credentials, listening, Spawned};
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
-}
+use loci_tests::{block_on, connecting, credentials, listening, wait_until, Spawned};
 
 /// A job manager and `n` task managers named tm0, tm1, ...
 fn cluster(tag: &str, n: usize) -> (std::path::PathBuf, Spawned<JobManager>, Vec<Spawned<TaskManager>>) {
@@ -22,14 +18,6 @@ fn cluster(tag: &str, n: usize) -> (std::path::PathBuf, Spawned<JobManager>, Vec
         .collect();
     wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == n);
     (creds, jm, tms)
-}
-
-fn wait_until(mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "condition not reached within 10 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -1,21 +1,9 @@
 //! Signals across peers, over QUIC on loopback.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loci_tests::cluster::{current_job, free_slots, log_lines, JobManager, TaskManager};
-use loci_tests::{connecting, credentials, listening, Spawned};
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
-}
-
-fn wait_until(mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "condition not reached within 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use loci_tests::{block_on, connecting, credentials, listening, wait_until, Spawned};
 
 #[test]
 fn as_local_starts_with_the_current_value_and_follows_changes() {

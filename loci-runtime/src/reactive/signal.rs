@@ -333,20 +333,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
     /// Sets the value and propagates the change in one turn. Setting an equal value does nothing.
     /// Inside a turn (from a computation), the write is applied when the turn ends.
     pub fn set(&self, value: T) {
-        if IN_TURN.with(Cell::get) {
-            let var = self.clone();
-            DEFERRED.with(|deferred| deferred.borrow_mut().push(Box::new(move || var.set(value))));
-            return;
-        }
-        let turn = lock_turn();
-        {
-            let mut current = self.signal.core.value.write().unwrap_or_else(PoisonError::into_inner);
-            if *current == value {
-                return;
-            }
-            *current = value;
-        }
-        propagate(turn, self.signal.core.clone());
+        self.update(move |_| value);
     }
 
     /// Sets the value to `f(current)` (ScalaLoci's `transform`), atomically with respect to
