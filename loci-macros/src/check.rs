@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use syn::visit::{self, Visit};
 use syn::{Expr, Ident};
 
-use crate::model::{Context, Model, Multiplicity};
+use crate::model::{Context, Kind, Model, Multiplicity, Placed};
 use crate::Errors;
 
 pub fn module(errors: &Errors, model: &Model) {
@@ -21,12 +21,46 @@ fn peer_list(model: &Model) -> String {
 }
 
 fn unknown_peer(errors: &Errors, model: &Model, ident: &Ident, role: &str) {
-    let known = if model.peers.is_empty() {
-        "the module declares no peers; declare one with `#[peer] pub struct Name;`".to_owned()
-    } else {
-        format!("the peers of this module are {}", peer_list(model))
+    if imported(model, ident) {
+        errors.spanned(
+            ident,
+            format!("`{ident}` is imported into this module, but peers must be declared in the multitier module itself: move `#[peer] pub struct {ident};` into `mod {}`", model.ident),
+        );
+        return;
+    }
+    let names = model.peers.iter().map(|p| p.ident().to_string());
+    let known = match did_you_mean(&ident.to_string(), names) {
+        Some(close) => format!("did you mean `{close}`? The peers of this module are {}", peer_list(model)),
+        None if model.peers.is_empty() => {
+            "the module declares no peers; declare one with `#[peer] pub struct Name;`".to_owned()
+        }
+        None => format!("the peers of this module are {}", peer_list(model)),
     };
     errors.spanned(ident, format!("unknown peer `{ident}` {role}; {known}"));
+}
+
+/// Whether a `use` item of the module brings `ident` into scope.
+fn imported(model: &Model, ident: &Ident) -> bool {
+    fn names(tree: &syn::UseTree, ident: &Ident) -> bool {
+        match tree {
+            syn::UseTree::Path(path) => names(&path.tree, ident),
+            syn::UseTree::Name(name) => &name.ident == ident,
+            syn::UseTree::Rename(rename) => &rename.rename == ident,
+            syn::UseTree::Group(group) => group.items.iter().any(|tree| names(tree, ident)),
+            syn::UseTree::Glob(_) => false,
+        }
+    }
+    model.shared.iter().any(|item| matches!(item, syn::Item::Use(item) if names(&item.tree, ident)))
+}
+
+/// The known name closest to `unknown`, if one is close enough to be a typo of it.
+pub fn did_you_mean(unknown: &str, known: impl Iterator<Item = String>) -> Option<String> {
+    let unknown_lower = unknown.to_lowercase();
+    known
+        .map(|name| (strsim::damerau_levenshtein(&unknown_lower, &name.to_lowercase()), name))
+        .filter(|(distance, name)| *distance <= (name.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
 }
 
 fn is_peer(model: &Model, ident: &Ident) -> bool {
@@ -107,9 +141,20 @@ fn placements(errors: &Errors, model: &Model) {
             continue;
         }
         context_peer(errors, &item.context, &item.peer, item.ident());
-        if let Some(per) = &item.per_remote {
-            if !is_peer(model, &per.peer) {
-                unknown_peer(errors, model, &per.peer, &format!("in the requester of `{}`", item.ident()));
+        if let Some(requester) = &item.requester {
+            if !is_peer(model, &requester.peer) {
+                unknown_peer(errors, model, &requester.peer, &format!("in the requester of `{}`", item.ident()));
+            } else if !model
+                .peers
+                .iter()
+                .find(|p| p.ident() == &requester.peer)
+                .is_some_and(|p| p.ties.iter().any(|t| t.peer == item.peer))
+            {
+                let (name, placed_on, q) = (item.ident(), &item.peer, &requester.peer);
+                errors.spanned(
+                    &requester.ty,
+                    format!("`{name}` takes the requesting `Remote<{q}>`, so only `{q}` may reach it, but `{q}` has no tie to `{placed_on}`; add `{placed_on} = Single` (or `Optional`, `Multiple`) to the ties of `{q}`"),
+                );
             }
         }
     }
@@ -153,7 +198,17 @@ fn bodies(errors: &Errors, model: &Model) {
         .iter()
         .map(|item| (&item.peer, item.ident(), &item.func.block))
         .chain(model.mains.iter().map(|main| (&main.peer, &main.func.sig.ident, &main.func.block)));
-    for (peer, owner, block) in bodies {
+    // Plain helpers that take `&Here<P>` run on `P` as well.
+    let helpers: Vec<(Ident, &syn::ItemFn)> = model
+        .shared
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Fn(func) => crate::model::here_peer_in(&func.sig).map(|peer| (peer, func)),
+            _ => None,
+        })
+        .collect();
+    let helpers = helpers.iter().map(|(peer, func)| (peer, &func.sig.ident, &func.block));
+    for (peer, owner, block) in bodies.chain(helpers) {
         BodyCheck { model, errors, peer, owner }.visit_block(block);
     }
 }
@@ -166,23 +221,86 @@ struct BodyCheck<'a> {
     owner: &'a Ident,
 }
 
-impl BodyCheck<'_> {
-    fn placed_name<'e>(&self, expr: &'e Expr) -> Option<(&'e Ident, &Ident)> {
+impl<'a> BodyCheck<'a> {
+    fn placed_item<'e>(&self, expr: &'e Expr) -> Option<(&'e Ident, &'a Placed)> {
         let Expr::Path(path) = expr else { return None };
         let ident = path.path.get_ident()?;
         let item = self.model.items.iter().find(|item| item.ident() == ident)?;
-        Some((ident, &item.peer))
+        Some((ident, item))
+    }
+
+    fn self_tied(&self) -> bool {
+        self.model
+            .peers
+            .iter()
+            .find(|p| p.ident() == self.peer)
+            .is_some_and(|p| p.ties.iter().any(|t| &t.peer == self.peer))
+    }
+
+    /// `ctx.remote(item)`: the item must be reachable from the peer this body runs on.
+    fn remote_access(&self, arg: &Expr) {
+        let Some((name, item)) = self.placed_item(arg) else { return };
+        let (peer, owner, placed_on) = (self.peer, self.owner, &item.peer);
+        if let Kind::Local { .. } = item.kind {
+            self.errors.spanned(
+                arg,
+                format!("`{name}` is local to `{placed_on}`: local state never leaves a `{placed_on}` instance, so it cannot be reached remotely; read it with `ctx.local({name})` in code placed on `{placed_on}`, or expose what remotes need through a placed function that reads it"),
+            );
+            return;
+        }
+        if let Some(requester) = &item.requester {
+            if &requester.peer != peer {
+                let q = &requester.peer;
+                self.errors.spanned(
+                    arg,
+                    format!("only `{q}` may reach `{name}`: it takes the requesting `&Remote<{q}>`, and `{owner}` runs on `{peer}`; reach it from code placed on `{q}`, or drop the requester parameter to let every tied peer reach it"),
+                );
+                return;
+            }
+        }
+        if placed_on == peer && !self.self_tied() {
+            self.errors.spanned(
+                arg,
+                format!(
+                    "`{name}` is placed on `{peer}` itself, where `{owner}` runs: use it with `ctx.local({name})`; remote access needs a tie to another peer (or `{peer} = Multiple` in the ties of `{peer}` to reach other `{peer}`s)"
+                ),
+            );
+        }
+    }
+
+    /// `ctx.local(item)`: the item must be placed on this peer and have one local form.
+    fn local_access(&self, arg: &Expr) {
+        let Some((name, item)) = self.placed_item(arg) else { return };
+        let (peer, owner, placed_on) = (self.peer, self.owner, &item.peer);
+        if placed_on != peer {
+            self.errors.spanned(
+                arg,
+                format!(
+                    "`{name}` is placed on `{placed_on}`, but `{owner}` runs on `{peer}`, so `ctx.local` cannot read it; use remote access: `ctx.remote({name})`"
+                ),
+            );
+        } else if let Some(requester) = &item.requester {
+            let q = &requester.peer;
+            let what = match item.kind {
+                Kind::Function => format!("`{name}` takes the requesting `&Remote<{q}>`, so it can only be called by a `{q}`; move the part `{peer}` needs into a plain `fn` taking `&Here<{peer}>` and call that from both"),
+                _ => format!("`{name}` is computed per requesting `{q}`, so there is no one local value to read; build the shared part as a placed value of its own and read that with `ctx.local`"),
+            };
+            self.errors.spanned(arg, what);
+        }
     }
 }
 
 impl<'ast> Visit<'ast> for BodyCheck<'_> {
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
-        if let Some((name, placed_on)) = self.placed_name(&call.func) {
-            let (peer, owner) = (self.peer, self.owner);
+        if let Some((name, item)) = self.placed_item(&call.func) {
+            let (peer, owner, placed_on) = (self.peer, self.owner, &item.peer);
             let message = if placed_on == peer {
-                format!(
-                    "`{name}` is a placed item, not a plain function; read a placed value with `ctx.local({name})`, and move code shared by placed functions into a plain `fn` without `#[on]`"
-                )
+                let how = match item.kind {
+                    Kind::Function if call.args.is_empty() => format!("call it with `ctx.local({name}).await`"),
+                    Kind::Function => format!("call it with `ctx.local({name}).call(..).await`"),
+                    _ => format!("read it with `ctx.local({name})`"),
+                };
+                format!("`{name}` is a placed item, so it is reached through the context: {how}; code shared by placed items can go into a plain `fn` without `#[on]` (it may take `&Here<{peer}>`)")
             } else {
                 format!(
                     "`{name}` is placed on `{placed_on}`, but `{owner}` runs on `{peer}`, so it cannot be used as if it were local; reach it through the tie from `{peer}` to `{placed_on}`: `ctx.remote({name})` with `.as_local()`, `.from(&remote)` or `.from_all()`"
@@ -195,36 +313,10 @@ impl<'ast> Visit<'ast> for BodyCheck<'_> {
 
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
         if call.method == "remote" && call.args.len() == 1 {
-            if let Some((name, placed_on)) = self.placed_name(&call.args[0]) {
-                let self_tied = self
-                    .model
-                    .peers
-                    .iter()
-                    .find(|p| p.ident() == self.peer)
-                    .is_some_and(|p| p.ties.iter().any(|t| &t.peer == self.peer));
-                if placed_on == self.peer && !self_tied {
-                    let (peer, owner) = (self.peer, self.owner);
-                    self.errors.spanned(
-                        &call.args[0],
-                        format!(
-                            "`{name}` is placed on `{peer}` itself, where `{owner}` runs: read it with `ctx.local({name})`; remote access needs a tie to another peer (or `{peer} = Multiple` in the ties of `{peer}` to reach other `{peer}`s)"
-                        ),
-                    );
-                }
-            }
+            self.remote_access(&call.args[0]);
         }
         if call.method == "local" && call.args.len() == 1 {
-            if let Some((name, placed_on)) = self.placed_name(&call.args[0]) {
-                if placed_on != self.peer {
-                    let (peer, owner) = (self.peer, self.owner);
-                    self.errors.spanned(
-                        &call.args[0],
-                        format!(
-                            "`{name}` is placed on `{placed_on}`, but `{owner}` runs on `{peer}`, so `ctx.local` cannot read it; use remote access: `ctx.remote({name})`"
-                        ),
-                    );
-                }
-            }
+            self.local_access(&call.args[0]);
         }
         visit::visit_expr_method_call(self, call);
     }

@@ -44,7 +44,8 @@ pub fn module(model: &Model) -> TokenStream {
             pub struct #name;
         }
     });
-    let bodies = model.items.iter().map(body);
+    // A supplied value has no body: the builder provides it.
+    let bodies = model.items.iter().filter(|item| !matches!(item.kind, Kind::Local { supplied: true, .. })).map(body);
     let mains = model.mains.iter().map(main_body);
     let peer_impls = model.peers.iter().map(|peer| peer_impl(model, peer.ident()));
     let tie_impls = model.peers.iter().flat_map(|peer| {
@@ -97,33 +98,22 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let peer = &item.peer;
     let id = model.items.iter().position(|i| i.ident() == name).unwrap_or(0) as u16;
     let name_str = name.to_string();
+    let output = &item.output;
     let (kind, kind_impl) = match &item.kind {
-        Kind::Event { item: event_item } => {
-            // A subjective value has no one local value: `ctx.local` does not apply to it.
-            let local = item.per_remote.is_none().then(|| {
-                quote_spanned!(event_item.span()=> impl ::loci::__private::PlacedValue for #ty { type Value = ::loci::Event<#event_item>; })
-            });
-            (
-                quote!(::loci::EventKind),
-                quote_spanned! {event_item.span()=>
-                    impl ::loci::PlacedEvent for #ty { type Item = #event_item; }
-                    #local
-                },
-            )
-        }
-        Kind::Signal { item: signal_item } => {
-            let value = &item.output;
-            (
-                quote!(::loci::SignalKind),
-                quote_spanned! {signal_item.span()=>
-                    impl ::loci::PlacedSignal for #ty { type Item = #signal_item; }
-                    impl ::loci::__private::PlacedValue for #ty { type Value = #value; }
-                },
-            )
-        }
-        Kind::Function => {
+        Kind::Event { item: event_item } => (
+            quote!(::loci::EventKind),
+            quote_spanned! {event_item.span()=>
+                impl ::loci::PlacedEvent for #ty { type Item = #event_item; }
+            },
+        ),
+        Kind::Signal { item: signal_item } => (
+            quote!(::loci::SignalKind),
+            quote_spanned! {signal_item.span()=>
+                impl ::loci::PlacedSignal for #ty { type Item = #signal_item; }
+            },
+        ),
+        Kind::Function | Kind::Once => {
             let args = args_type(item);
-            let output = &item.output;
             let output_span = match &item.func.sig.output {
                 syn::ReturnType::Type(_, ty) => ty.span(),
                 syn::ReturnType::Default => item.func.sig.ident.span(),
@@ -139,6 +129,29 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
                 },
             )
         }
+        Kind::Local { item: local_item, supplied } => {
+            let supplied = supplied.then(|| quote!(impl ::loci::Supplied for #ty { type Item = #local_item; }));
+            (quote!(::loci::LocalKind), quote!(#supplied))
+        }
+    };
+    let local = local_access(item);
+    let reach = match (&item.kind, &item.requester) {
+        // Local state is never reachable from another instance.
+        (Kind::Local { .. }, _) => None,
+        // Only the requester's peer kind may reach an item that takes the requesting remote.
+        (_, Some(requester)) => {
+            let q = &requester.peer;
+            Some(quote! {
+                impl ::loci::__private::Reach<#q> for #ty {
+                    type Multiplicity = <#q as ::loci::Tie<#peer>>::Multiplicity;
+                }
+            })
+        }
+        (_, None) => Some(quote! {
+            impl<__P: ::loci::Tie<#peer>> ::loci::__private::Reach<__P> for #ty {
+                type Multiplicity = <__P as ::loci::Tie<#peer>>::Multiplicity;
+            }
+        }),
     };
     quote! {
         #(#docs)*
@@ -154,10 +167,74 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
             const NAME: &'static str = #name_str;
         }
         #kind_impl
+        #local
         impl ::loci::PlacedOn<#peer> for #ty {}
-        impl<__P: ::loci::Tie<#peer>> ::loci::__private::Reach<__P> for #ty {
-            type Multiplicity = <__P as ::loci::Tie<#peer>>::Multiplicity;
+        #reach
+    }
+}
+
+/// What `ctx.local(item)` gives on the item's own peer: the instance's value, or a local call
+/// of a function. Items that depend on the requesting remote have no local form.
+fn local_access(item: &Placed) -> Option<TokenStream> {
+    if item.requester.is_some() {
+        return None;
+    }
+    let ty = handle_type(item);
+    let peer = &item.peer;
+    let output = &item.output;
+    let span = match &item.func.sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => item.func.sig.ident.span(),
+    };
+    let value = |local: TokenStream| {
+        quote_spanned! {span=>
+            impl ::loci::__private::LocalAccess<#peer> for #ty {
+                type Local = #local;
+                fn __local(__ctx: &::loci::Here<#peer>) -> #local {
+                    __ctx.__instance_value::<#local>(<Self as ::loci::Placed>::ID, <Self as ::loci::Placed>::NAME)
+                }
+            }
         }
+    };
+    Some(match &item.kind {
+        Kind::Event { .. } | Kind::Signal { .. } | Kind::Local { .. } => value(quote!(#output)),
+        Kind::Once => value(quote!(::std::sync::Arc<#output>)),
+        Kind::Function => {
+            let body = body_ident(item.ident());
+            let args: Vec<Ident> = (0..item.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
+            let ctx =
+                item.context.as_ref().map(|context| if context.by_ref { quote!(&__ctx,) } else { quote!(__ctx,) });
+            let call = quote!(#body(#ctx #(#args),*));
+            let call = if item.is_async() { quote!(#call.await) } else { call };
+            let pattern = args_pattern(&args);
+            quote! {
+                impl ::loci::__private::LocalAccess<#peer> for #ty {
+                    type Local = ::loci::LocalCall<#peer, #ty>;
+                    fn __local(__ctx: &::loci::Here<#peer>) -> Self::Local {
+                        ::loci::LocalCall::__new(::core::clone::Clone::clone(__ctx))
+                    }
+                }
+                impl ::loci::__private::CallLocal<#peer> for #ty {
+                    #[allow(unused_variables)]
+                    fn __call(
+                        __ctx: &::loci::Here<#peer>,
+                        __args: <Self as ::loci::PlacedFunction>::Args,
+                    ) -> ::loci::__private::BoxFuture<'static, <Self as ::loci::PlacedFunction>::Output> {
+                        let #pattern = __args;
+                        let __ctx = ::core::clone::Clone::clone(__ctx);
+                        ::std::boxed::Box::pin(async move { #call })
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The pattern that takes apart the arguments tuple: `__arg0` for one, `(__arg0, ..)` otherwise.
+fn args_pattern(args: &[Ident]) -> TokenStream {
+    match args {
+        [one] => quote!(#one),
+        many => quote!((#(#many),*)),
     }
 }
 
@@ -212,54 +289,80 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         .map(|(id, item)| (id as u16, item))
         .collect();
 
-    let values = |item: &&(u16, &Placed)| matches!(item.1.kind, Kind::Event { .. } | Kind::Signal { .. });
-    let shared_values = |item: &&(u16, &Placed)| values(item) && item.1.per_remote.is_none();
-    let init_arms = placed.iter().filter(shared_values).map(|(id, item)| {
+    let init_arms = placed.iter().filter(|(_, item)| item.is_instance_value()).filter_map(|(id, item)| {
         let body = body_ident(item.ident());
         let ctx = context_arg(item);
-        let pin = matches!(item.kind, Kind::Event { .. }).then(|| quote!(::loci::__private::pin_event(&__value);));
-        quote!(#id => {
-            let __value = #body(#ctx);
-            #pin
-            ::core::option::Option::Some(::std::boxed::Box::new(__value) as ::std::boxed::Box<dyn ::core::any::Any + Send + Sync>)
-        })
+        let value = match item.kind {
+            Kind::Local { supplied: true, .. } => return None,
+            Kind::Event { .. } => quote!({
+                let __value = #body(#ctx);
+                ::loci::__private::pin_event(&__value);
+                __value
+            }),
+            Kind::Once => quote!(::std::sync::Arc::new(#body(#ctx))),
+            _ => quote!(#body(#ctx)),
+        };
+        Some(quote!(#id => ::core::option::Option::Some(
+            ::std::boxed::Box::new(#value) as ::std::boxed::Box<dyn ::core::any::Any + Send + Sync>
+        ),))
     });
-    let subscribe_arms = placed.iter().filter(values).map(|(id, item)| {
-        let handle = item.ident();
-        let ty = handle_type(item);
-        if let Some(per) = &item.per_remote {
+    let subscribe_arms =
+        placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Event { .. } | Kind::Signal { .. })).map(|(id, item)| {
+            let ty = handle_type(item);
+            let local = quote!(<#ty as ::loci::__private::LocalAccess<#peer>>::__local(__ctx));
+            let Some(requester) = &item.requester else {
+                return match item.kind {
+                    Kind::Signal { .. } => quote!(#id => ::core::option::Option::Some(
+                        <#ty as ::loci::PlacedSignal>::__forward(&#local.signal(), __sink)),),
+                    _ => quote!(#id => ::core::option::Option::Some(<#ty as ::loci::PlacedEvent>::__forward(&#local, __sink)),),
+                };
+            };
             let body = body_ident(item.ident());
             let ctx = context_arg(item);
-            let requester_peer = &per.peer;
-            let requester = if per.by_ref { quote!(&__remote) } else { quote!(__remote) };
-            return quote!(#id => {
-                if __requester.peer() != <#requester_peer as ::loci::Peer>::INDEX {
-                    return ::core::option::Option::None;
+            let requester_peer = &requester.peer;
+            let remote = if requester.by_ref { quote!(&__remote) } else { quote!(__remote) };
+            let serve = match item.kind {
+                Kind::Signal { .. } => quote!(::loci::__private::serve_subjective_signal::<#ty>(__value.signal(), __sink)),
+                _ => quote!(::loci::__private::serve_subjective::<#ty>(__value, __sink)),
+            };
+            quote!(#id => {
+                let __remote = __requester.remote::<#requester_peer>()?;
+                let __value = #body(#ctx #remote);
+                ::core::option::Option::Some(#serve)
+            })
+        });
+    let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function | Kind::Once)).map(|(id, item)| {
+        let handle = handle_type(item);
+        if let Kind::Once = item.kind {
+            return quote! {
+                #id => {
+                    let __value = <#handle as ::loci::__private::LocalAccess<#peer>>::__local(__ctx);
+                    ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                        <#handle as ::loci::PlacedFunction>::__encode_output(&*__value)
+                    }))
                 }
-                let __remote = __requester.remote::<#requester_peer>();
-                let __value = #body(#ctx #requester);
-                ::core::option::Option::Some(::loci::__private::serve_subjective::<#ty>(__value, __sink))
-            });
+            };
         }
-        match item.kind {
-            Kind::Signal { .. } => quote!(#id => ::core::option::Option::Some(
-                <#ty as ::loci::PlacedSignal>::__forward(&__ctx.local(#handle).signal(), __sink)),),
-            _ => quote!(#id => ::core::option::Option::Some(<#ty as ::loci::PlacedEvent>::__forward(&__ctx.local(#handle), __sink)),),
-        }
-    });
-    let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function)).map(|(id, item)| {
         let body = body_ident(item.ident());
         let args: Vec<Ident> = (0..item.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
         let ctx = item.context.as_ref().map(|context| if context.by_ref { quote!(&__ctx,) } else { quote!(__ctx,) });
-        let call = quote!(#body(#ctx #(#args),*));
-        let call = if item.is_async() { quote!(#call.await) } else { call };
-        let handle = handle_type(item);
-        let pattern = match args.as_slice() {
-            [one] => quote!(#one),
-            many => quote!((#(#many),*)),
+        let (requester, remote) = match &item.requester {
+            Some(requester) => {
+                let q = &requester.peer;
+                let remote = if requester.by_ref { quote!(&__remote,) } else { quote!(__remote,) };
+                (
+                    quote!(let __remote = __requester.remote::<#q>().ok_or(::loci::__private::Failure::NotForCaller(<#q as ::loci::Peer>::NAME.into()))?;),
+                    remote,
+                )
+            }
+            None => (TokenStream::new(), TokenStream::new()),
         };
+        let call = quote!(#body(#ctx #remote #(#args),*));
+        let call = if item.is_async() { quote!(#call.await) } else { call };
+        let pattern = args_pattern(&args);
         quote! {
             #id => {
+                #requester
                 let #pattern = <#handle as ::loci::PlacedFunction>::__decode_args(&__args)?;
                 let __ctx = ::core::clone::Clone::clone(__ctx);
                 ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
@@ -297,6 +400,7 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
                 __ctx: &::loci::Here<Self>,
                 __item: u16,
                 __args: ::loci::__private::Bytes,
+                __requester: &::loci::__private::Requester,
             ) -> ::core::result::Result<
                 ::loci::__private::BoxFuture<'static, ::core::result::Result<::std::vec::Vec<u8>, ::loci::__private::Failure>>,
                 ::loci::__private::Failure,
@@ -340,13 +444,16 @@ fn fingerprint(model: &Model) -> [u8; 16] {
     }
     for item in &model.items {
         let mut params: Vec<String> = item.params.iter().map(|(_, ty)| ty.to_token_stream().to_string()).collect();
-        if let Some(per) = &item.per_remote {
-            params.push(format!("per {}", per.peer));
+        if let Some(requester) = &item.requester {
+            params.push(format!("per {}", requester.peer));
         }
         let kind = match item.kind {
             Kind::Event { .. } => "event",
             Kind::Signal { .. } => "signal",
             Kind::Function => "fn",
+            Kind::Local { supplied: false, .. } => "local",
+            Kind::Local { supplied: true, .. } => "supplied",
+            Kind::Once => "once",
         };
         canonical += &format!(
             "{kind} {} on {} ({}) -> {}\n",
@@ -383,13 +490,21 @@ fn module_spec(model: &Model) -> TokenStream {
     let items = model.items.iter().map(|item| {
         let name = item.ident().to_string();
         let peer = peer_index(model, &item.peer);
-        let kind = match item.kind {
-            Kind::Event { .. } => quote!(Event),
-            Kind::Signal { .. } => quote!(Signal),
-            Kind::Function => quote!(Function),
+        let (kind, supplied) = match item.kind {
+            Kind::Event { .. } => (quote!(Event), false),
+            Kind::Signal { .. } => (quote!(Signal), false),
+            Kind::Function => (quote!(Function), false),
+            Kind::Once => (quote!(Once), false),
+            Kind::Local { supplied, .. } => (quote!(Local), supplied),
         };
-        let per_remote = item.per_remote.is_some();
-        quote!(::loci::__private::ItemSpec { name: #name, peer: #peer, kind: ::loci::__private::ItemKind::#kind, per_remote: #per_remote })
+        let per_remote = item.requester.is_some();
+        quote!(::loci::__private::ItemSpec {
+            name: #name,
+            peer: #peer,
+            kind: ::loci::__private::ItemKind::#kind,
+            per_remote: #per_remote,
+            supplied: #supplied,
+        })
     });
     quote! {
         impl ::loci::Module for __LociModule {
@@ -424,6 +539,13 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
                 first(ident).then(|| quote!(#vis fn #ident() {}))
             }
             Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
+            Item::Verbatim(tokens) => match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
+                Ok(func) if func.attrs.iter().any(|a| a.path().is_ident("on")) => {
+                    let (vis, ident) = (&func.vis, &func.sig.ident);
+                    first(ident).then(|| quote!(#vis fn #ident() {}))
+                }
+                _ => Some(item.into_token_stream()),
+            },
             Item::Struct(item) => {
                 let mut item = item.clone();
                 strip(&mut item.attrs);

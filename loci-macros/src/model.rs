@@ -65,22 +65,32 @@ pub enum Kind {
     Signal { item: Box<Type> },
     /// Any other placed function: run for every access.
     Function,
+    /// `fn name() -> Local<Item>`: state created once per instance that never leaves it;
+    /// `supplied` when written without a body, so its value comes from the builder.
+    Local { item: Box<Type>, supplied: bool },
+    /// `#[once] fn name() -> T`: a data value computed once per instance, read remotely like
+    /// a function without arguments.
+    Once,
 }
 
-/// The `requester: &Remote<Q>` parameter of a subjective value.
-pub struct PerRemote {
+/// The `requester: &Remote<Q>` parameter of a subjective value or of a function or signal
+/// that knows its caller.
+pub struct Requester {
     pub peer: Ident,
     pub by_ref: bool,
+    /// The parameter's type, for spans.
+    pub ty: Type,
 }
 
 pub struct Placed {
     pub func: ItemFn,
     pub peer: Ident,
     pub kind: Kind,
-    /// Set for a subjective value: computed per subscribing remote of this peer.
-    pub per_remote: Option<PerRemote>,
+    /// Set when the item takes the requesting remote: only peer `Q` may reach it, and a
+    /// reactive is computed per subscribing remote.
+    pub requester: Option<Requester>,
     pub context: Option<Context>,
-    /// The transmitted parameters (everything but the context).
+    /// The transmitted parameters (everything but the context and the requester).
     pub params: Vec<(Pat, Type)>,
     pub output: Type,
 }
@@ -92,6 +102,11 @@ impl Placed {
 
     pub fn is_async(&self) -> bool {
         self.func.sig.asyncness.is_some()
+    }
+
+    /// Whether the item holds one value per instance, created when the instance starts.
+    pub fn is_instance_value(&self) -> bool {
+        self.requester.is_none() && !matches!(self.kind, Kind::Function)
     }
 }
 
@@ -197,7 +212,7 @@ fn signature(errors: &Errors, func: &ItemFn) -> (Option<Context>, Vec<(Pat, Type
 }
 
 fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
-    let (context, params) = signature(errors, &decl.func);
+    let (context, mut params) = signature(errors, &decl.func);
     let output = match &decl.func.sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
@@ -205,36 +220,67 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
     let name = &decl.func.sig.ident;
     let event = reactive_item(&output, &["Event"]);
     let signal = reactive_item(&output, &["Signal", "Var"]);
-    let mut per_remote = None;
-    let mut params = params;
-    if event.is_some() {
-        if let [(_, ty)] = params.as_slice() {
-            per_remote = remote_peer(ty);
-            if per_remote.is_some() {
-                params.clear();
-            }
-        }
+    let local = reactive_item(&output, &["Local"]);
+    // The requesting remote comes first after the context.
+    let requester = params.first().and_then(|(_, ty)| remote_peer(ty));
+    if requester.is_some() {
+        params.remove(0);
     }
-    if event.is_some() || signal.is_some() {
-        let reactive = if event.is_some() { "an `Event`" } else { "a signal" };
-        if let Some((pat, _)) = params.first() {
-            errors.spanned(pat, format!("`{name}` returns {reactive}, so it is a placed value created once per instance; it takes no arguments besides its `Here<..>` context (and, for an `Event` computed per remote, one `requester: &Remote<Peer>`)"));
-        }
-        if let Some(asyncness) = &decl.func.sig.asyncness {
-            errors.spanned(asyncness, format!("`{name}` returns {reactive}, so it is a placed value created when the instance starts; make it a plain `fn`"));
-        }
+    let sig = &decl.func.sig;
+    if decl.bodiless && (local.is_none() || context.is_some() || !params.is_empty() || requester.is_some()) {
+        errors.spanned(
+            &sig.ident,
+            format!("`{name}` has no body, so its value is supplied when the instance starts; such an item is written `fn {name}() -> Local<T>;` and the value comes from `Builder::supply({name}, value)`"),
+        );
+        return None;
     }
-    let kind = match (event, signal) {
-        (Some(item), _) => Kind::Event { item: Box::new(item) },
-        (None, Some(item)) => Kind::Signal { item: Box::new(item) },
-        (None, None) => Kind::Function,
+    let kind = if let Some(once) = &decl.once {
+        if event.is_some() || signal.is_some() || local.is_some() {
+            errors.spanned(once, format!("`{name}` returns a reactive or `Local` value, which is created once per instance anyway; remove `#[once]`"));
+        }
+        Kind::Once
+    } else if let Some(item) = event {
+        Kind::Event { item: Box::new(item) }
+    } else if let Some(item) = signal {
+        Kind::Signal { item: Box::new(item) }
+    } else if let Some(item) = local {
+        Kind::Local { item: Box::new(item), supplied: decl.bodiless }
+    } else {
+        Kind::Function
     };
-    Some(Placed { func: decl.func, peer: decl.peer, kind, per_remote, context, params, output })
+    let what = match kind {
+        Kind::Event { .. } => Some("returns an `Event`, so it is a placed value created once per instance"),
+        Kind::Signal { .. } => Some("returns a signal, so it is a placed value created once per instance"),
+        Kind::Local { .. } => Some("returns `Local<..>`, so it is local state created once per instance"),
+        Kind::Once => Some("is marked `#[once]`, so it is a data value computed once per instance"),
+        Kind::Function => None,
+    };
+    if let Some(what) = what {
+        let reactive = matches!(kind, Kind::Event { .. } | Kind::Signal { .. });
+        if let Some((pat, _)) = params.first() {
+            let requester_note =
+                if reactive { " (and, to compute it per reading remote, one `requester: &Remote<Peer>`)" } else { "" };
+            errors.spanned(
+                pat,
+                format!("`{name}` {what}; it takes no arguments besides its `Here<..>` context{requester_note}"),
+            );
+        }
+        if let (Some(requester), false) = (&requester, reactive) {
+            errors.spanned(
+                &requester.ty,
+                format!("`{name}` {what}, one for every caller alike; it cannot take the requesting remote"),
+            );
+        }
+        if let Some(asyncness) = &sig.asyncness {
+            errors.spanned(asyncness, format!("`{name}` {what} when the instance starts; make it a plain `fn`"));
+        }
+    }
+    Some(Placed { func: decl.func, peer: decl.peer, kind, requester, context, params, output })
 }
 
 /// The peer `Q` of a `Remote<Q>` or `&Remote<Q>` parameter type.
-fn remote_peer(ty: &Type) -> Option<PerRemote> {
-    peer_argument(ty, "Remote").map(|(peer, by_ref)| PerRemote { peer, by_ref })
+fn remote_peer(ty: &Type) -> Option<Requester> {
+    peer_argument(ty, "Remote").map(|(peer, by_ref)| Requester { peer, by_ref, ty: ty.clone() })
 }
 
 /// The peer of the first `Here<..>` parameter of a signature, if any.

@@ -26,9 +26,13 @@ pub struct TieDecl {
 }
 
 pub struct PlacedDecl {
-    /// The function with `#[on]` removed.
+    /// The function with `#[on]` and `#[once]` removed; an empty body when it had none.
     pub func: ItemFn,
     pub peer: Ident,
+    /// Written without a body (`fn mode() -> Local<Mode>;`): supplied when the instance starts.
+    pub bodiless: bool,
+    /// Marked `#[once]`: a data value computed once per instance.
+    pub once: Option<Attribute>,
 }
 
 const MULTIPLICITIES: [&str; 3] = ["Single", "Optional", "Multiple"];
@@ -62,6 +66,21 @@ pub fn module(errors: &Errors, module: &ItemMod) -> Option<Module> {
                 unplaced_fn(errors, func);
                 parsed.shared.push(item.clone());
             }
+            Item::Verbatim(tokens) => match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
+                Ok(func) if has_attr(&func.attrs, "on") => {
+                    let func = ItemFn {
+                        attrs: func.attrs,
+                        vis: func.vis,
+                        sig: func.sig,
+                        block: Box::new(syn::parse_quote!({})),
+                    };
+                    if let Some(mut placed) = placed(errors, &func) {
+                        placed.bodiless = true;
+                        parsed.placed.push(placed);
+                    }
+                }
+                _ => parsed.shared.push(item.clone()),
+            },
             other => {
                 for attr in item_attrs(other) {
                     if attr.path().is_ident("on") {
@@ -143,7 +162,15 @@ fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
     let mut func = func.clone();
     let attrs = std::mem::take(&mut func.attrs);
     let mut peers = Vec::new();
+    let mut once = None;
     for attr in attrs {
+        if attr.path().is_ident("once") {
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                errors.spanned(&attr, "`#[once]` takes no arguments");
+            }
+            once = Some(attr);
+            continue;
+        }
         if !attr.path().is_ident("on") {
             func.attrs.push(attr);
             continue;
@@ -161,20 +188,20 @@ fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
         return None;
     }
     let (peer, _) = peers.into_iter().next()?;
-    Some(PlacedDecl { func, peer })
+    Some(PlacedDecl { func, peer, bodiless: false, once })
 }
 
-/// A function without `#[on]` is shared code, unless it plainly wants to be placed.
+/// A function without `#[on]` is shared code (a helper may take `&Here<P>`), unless it is a
+/// `main` or marked `#[once]`, which only make sense placed.
 fn unplaced_fn(errors: &Errors, func: &ItemFn) {
     let name = &func.sig.ident;
     if name == "main" {
         errors.spanned(name, "`main` has no placement: say whose `main` it is with `#[on(Peer)]`");
-        return;
     }
-    if let Some(peer) = crate::model::here_peer_in(&func.sig) {
+    if let Some(once) = func.attrs.iter().find(|attr| attr.path().is_ident("once")) {
         errors.spanned(
-            name,
-            format!("`{name}` takes a `Here<{peer}>` context but has no placement; add `#[on({peer})]` above it"),
+            once,
+            format!("`#[once]` marks a placed data value; say where `{name}` lives with `#[on(Peer)]` next to it"),
         );
     }
 }

@@ -50,6 +50,10 @@ pub struct InstanceArgs {
     /// How long to keep dialling `--connect` targets and waiting for Single ties, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub connect_timeout_ms: u64,
+
+    /// How long a remote access waits for its answer, in milliseconds; 0 waits as long as the remote stays connected
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub call_timeout_ms: u64,
 }
 
 fn parse_connect(value: &str) -> std::result::Result<(String, SocketAddr), String> {
@@ -86,7 +90,8 @@ impl InstanceArgs {
         let mut builder = Instance::<P>::builder()
             .max_frame_bytes(self.max_frame_bytes)
             .idle_timeout(Duration::from_millis(self.idle_timeout_ms))
-            .connect_timeout(Duration::from_millis(self.connect_timeout_ms));
+            .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
+            .call_timeout((self.call_timeout_ms > 0).then(|| Duration::from_millis(self.call_timeout_ms)));
         builder = if self.insecure { builder.insecure() } else { builder.credentials(self.credentials.clone()) };
         if let Some(addr) = self.listen {
             builder = builder.listen(addr);

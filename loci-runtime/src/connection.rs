@@ -74,6 +74,11 @@ fn tls_failure(error: &quinn::ConnectionError) -> String {
     )
 }
 
+/// Whether the remote closed the connection because it shut down on purpose.
+fn is_shutdown(error: &quinn::ConnectionError) -> bool {
+    matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_SHUTDOWN))
+}
+
 fn is_refusal(error: &quinn::ConnectionError) -> bool {
     matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_REFUSED))
 }
@@ -238,16 +243,16 @@ fn start<P: Peer>(
     tokio::spawn(async move {
         // A panic in user code run by the reader (an observer, a subjective value) must not
         // leave a connection that looks alive: it ends this connection like any other failure.
-        let reason = match AssertUnwindSafe(read_frames(&here, &connection, frames)).catch_unwind().await {
-            Ok(reason) => reason,
+        let (reason, clean) = match AssertUnwindSafe(read_frames(&here, &connection, frames)).catch_unwind().await {
+            Ok(ended) => ended,
             Err(panic) => {
                 let reason = format!("a panic while handling its frames: {}", panic_message(panic.as_ref()));
                 tracing::error!(remote = %connection.info, "closing the connection: {reason}");
                 connection.quic.close(CLOSE_PROTOCOL.into(), b"internal error");
-                reason
+                (reason, false)
             }
         };
-        here.core.unregister(&connection, &reason);
+        here.core.unregister(&connection, &reason, clean);
         writer.abort();
     });
     Ok(())
@@ -263,14 +268,16 @@ async fn write_frames(mut send: quinn::SendStream, out: Arc<Outbound>) {
     let _ = send.finish();
 }
 
-/// Reads and dispatches frames until the connection ends; returns why it ended.
-async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut frames: FrameReader) -> String {
+/// Reads and dispatches frames until the connection ends; returns why it ended, and whether
+/// the remote shut down on purpose.
+async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut frames: FrameReader) -> (String, bool) {
     let quic = &connection.quic;
     let violation = |reason: String| {
         tracing::warn!(remote = %connection.info, "closing the connection: protocol violation: {reason}");
         quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
-        format!("protocol violation: {reason}")
+        (format!("protocol violation: {reason}"), false)
     };
+    let requester = crate::placement::Requester(Arc::clone(&connection.info));
     let mut routes = RouteCache::default();
     loop {
         let frame = match frames.next().await {
@@ -279,11 +286,13 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 return violation(format!("oversized frame (limit {} bytes)", here.core.max_frame));
             }
             Some(Err(_)) | None => {
-                let reason = quic
-                    .close_reason()
-                    .map_or_else(|| "the remote finished its stream".to_owned(), |e| describe_close(&e));
+                // A remote finishes its stream only when it shuts down.
+                let ended = match quic.close_reason() {
+                    None => ("the remote finished its stream".to_owned(), true),
+                    Some(error) => (describe_close(&error), is_shutdown(&error)),
+                };
                 quic.close(CLOSE_SHUTDOWN.into(), b"stream ended");
-                return reason;
+                return ended;
             }
         };
         let (header, payload) = match decode_frame(&frame) {
@@ -296,15 +305,25 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 // A remote that sends calls faster than they finish waits here: QUIC flow
                 // control then slows it down, instead of this side growing without bound.
                 let Ok(permit) = Arc::clone(&connection.calls_in_flight).acquire_owned().await else {
-                    return "shut down".to_owned();
+                    return ("shut down".to_owned(), true);
                 };
-                serve_call(here, connection, id, item, owned_payload(), permit).await;
+                serve_call(here, connection, id, item, owned_payload(), permit, &requester).await;
+            }
+            Header::Tell { item } => {
+                let Ok(permit) = Arc::clone(&connection.calls_in_flight).acquire_owned().await else {
+                    return ("shut down".to_owned(), true);
+                };
+                serve_tell(here, connection, item, owned_payload(), permit, &requester);
             }
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
                     let _ = waiter.send(Ok((status, owned_payload())));
                 }
-                None => return violation(format!("reply to call {id}, which is not waiting")),
+                // The caller stopped waiting (a timeout, or it dropped the call): drop the answer.
+                None if connection.was_issued(id) => {
+                    tracing::debug!(remote = %connection.info, id, "dropped the late reply of a call nobody waits for")
+                }
+                None => return violation(format!("reply to call {id}, which was never made")),
             },
             Header::Subscribe { item } => {
                 if let Err(reason) = serve_subscribe(here, connection, item) {
@@ -362,9 +381,10 @@ async fn serve_call<P: Peer>(
     item: u16,
     args: Bytes,
     permit: tokio::sync::OwnedSemaphorePermit,
+    requester: &crate::placement::Requester,
 ) {
     let max_frame = here.core.max_frame;
-    let mut pending = match P::__serve_call(here, item, args) {
+    let mut pending = match P::__serve_call(here, item, args, requester) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(failure) => {
             let (status, payload) = reply(Err(failure), max_frame);
@@ -382,6 +402,36 @@ async fn serve_call<P: Peer>(
     tokio::spawn(async move {
         let (status, payload) = reply(caught(pending.await), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
+        drop(permit);
+    });
+}
+
+/// Serves a one-way call: like a call, but the outcome stays here. A failure is logged, since
+/// the caller asked not to hear about it.
+fn serve_tell<P: Peer>(
+    here: &Here<P>,
+    connection: &Arc<Connection>,
+    item: u16,
+    args: Bytes,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    requester: &crate::placement::Requester,
+) {
+    let item_name = here.core.spec.item_name(item);
+    let report = move |remote: &RemoteInfo, outcome: Result<Vec<u8>, Failure>| {
+        if let Err(failure) = outcome {
+            tracing::warn!(%remote, item = item_name, ?failure, "a one-way call failed");
+        }
+    };
+    let mut pending = match P::__serve_call(here, item, args, requester) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind(),
+        Err(failure) => return report(&connection.info, Err(failure)),
+    };
+    if let Some(outcome) = (&mut pending).now_or_never() {
+        return report(&connection.info, caught(outcome));
+    }
+    let remote = Arc::clone(&connection.info);
+    tokio::spawn(async move {
+        report(&remote, caught(pending.await));
         drop(permit);
     });
 }

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
@@ -90,12 +91,16 @@ impl Connection {
         self.out.push(&header, payload).await
     }
 
-    /// Sends a call and waits for its reply.
+    /// Sends a call and waits for its reply, at most `timeout` if one is given.
+    ///
+    /// The pending entry goes away with this future, whether it completes, times out or is
+    /// dropped; a reply that arrives later finds no entry and is dropped by the reader.
     pub async fn call(
         &self,
         item: ItemId,
         item_name: &'static str,
         args: Bytes,
+        timeout: Option<Duration>,
     ) -> Result<(ReplyStatus, Bytes), RemoteError> {
         let disconnected = || RemoteError::Disconnected { remote: self.info.to_string(), item: item_name };
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
@@ -104,16 +109,44 @@ impl Connection {
             Some(pending) => pending.insert(id, tx),
             None => return Err(disconnected()),
         };
-        if !self.send(Header::Call { id, item }, &args).await {
-            self.take_pending(id);
-            return Err(disconnected());
+        let _forget = PendingGuard { connection: self, id };
+        let exchange = async {
+            if !self.send(Header::Call { id, item }, &args).await {
+                return Err(disconnected());
+            }
+            rx.await.unwrap_or_else(|_| Err(disconnected()))
+        };
+        match timeout {
+            None => exchange.await,
+            Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
+                Err(RemoteError::TimedOut {
+                    remote: self.info.to_string(),
+                    item: item_name,
+                    after_ms: limit.as_millis(),
+                })
+            }),
         }
-        rx.await.unwrap_or_else(|_| Err(disconnected()))
+    }
+
+    /// Sends a one-way call: nothing comes back. `false` if the connection is gone.
+    pub async fn tell(&self, item: ItemId, args: &[u8]) -> bool {
+        self.send(Header::Tell { item }, args).await
     }
 
     /// Removes the waiter of call `id`, if any.
     pub fn take_pending(&self, id: u64) -> Option<PendingReply> {
         lock(&self.pending).as_mut()?.remove(&id)
+    }
+
+    /// Whether `id` was handed out by [`Connection::call`] (its reply may arrive after the
+    /// caller stopped waiting).
+    pub fn was_issued(&self, id: u64) -> bool {
+        id < self.next_call.load(Ordering::Relaxed)
+    }
+
+    /// Calls waiting for their reply.
+    pub fn pending_calls(&self) -> usize {
+        lock(&self.pending).as_ref().map_or(0, HashMap::len)
     }
 
     /// Fails every waiting call and refuses new ones.
@@ -168,6 +201,18 @@ impl Connection {
     }
 }
 
+/// Removes a call's pending entry when its caller stops waiting, for whatever reason.
+struct PendingGuard<'a> {
+    connection: &'a Connection,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.connection.take_pending(self.id);
+    }
+}
+
 /// A standing wish to receive `item` from every remote of peer kind `peer`, now and later.
 struct Interest {
     id: u64,
@@ -180,6 +225,18 @@ struct Interest {
 pub(crate) struct Topology {
     pub joined: Event<Arc<RemoteInfo>>,
     pub left: Event<Arc<RemoteInfo>>,
+    /// Woken on every join and leave, for code that waits for a number of remotes.
+    pub changed: Notify,
+}
+
+/// Why an instance stops by itself.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// A `Single` remote shut down cleanly (its `main` returned, or it was asked to stop):
+    /// the instance ends without error. The text says who, for the log.
+    Ended(String),
+    /// The instance cannot go on.
+    Failed(Error),
 }
 
 /// Everything an instance shares between tasks.
@@ -189,32 +246,46 @@ pub(crate) struct Core {
     pub instance: u64,
     pub name: String,
     pub max_frame: usize,
+    /// How long an access waits for its answer unless it says otherwise; `None`: no limit.
+    pub call_timeout: Option<Duration>,
     pub values: Box<[OnceLock<Box<dyn Any + Send + Sync>>]>,
     connections: Mutex<BTreeMap<u64, Arc<Connection>>>,
     next_connection: AtomicU64,
     interests: Mutex<Vec<Interest>>,
     next_route: AtomicU64,
     pub topology: Box<[Topology]>,
-    fatal: Mutex<Option<Error>>,
-    pub fatal_notify: Notify,
+    stop: Mutex<Option<Stop>>,
+    pub stop_notify: Notify,
 }
 
 impl Core {
-    pub fn new(spec: &'static ModuleSpec, local: u16, instance: u64, name: String, max_frame: usize) -> Self {
+    pub fn new(
+        spec: &'static ModuleSpec,
+        local: u16,
+        instance: u64,
+        name: String,
+        max_frame: usize,
+        call_timeout: Option<Duration>,
+    ) -> Self {
         Core {
             spec,
             local,
             instance,
             name,
             max_frame,
+            call_timeout,
             values: spec.items.iter().map(|_| OnceLock::new()).collect(),
             connections: Mutex::new(BTreeMap::new()),
             next_connection: AtomicU64::new(1),
             interests: Mutex::new(Vec::new()),
             next_route: AtomicU64::new(1),
-            topology: spec.peers.iter().map(|_| Topology { joined: Event::new(), left: Event::new() }).collect(),
-            fatal: Mutex::new(None),
-            fatal_notify: Notify::new(),
+            topology: spec
+                .peers
+                .iter()
+                .map(|_| Topology { joined: Event::new(), left: Event::new(), changed: Notify::new() })
+                .collect(),
+            stop: Mutex::new(None),
+            stop_notify: Notify::new(),
         }
     }
 
@@ -260,12 +331,15 @@ impl Core {
             );
         }
         drop(interests);
-        self.topology[usize::from(connection.info.peer)].joined.fire(Arc::clone(&connection.info));
+        let topology = &self.topology[usize::from(connection.info.peer)];
+        topology.changed.notify_waiters();
+        topology.joined.fire(Arc::clone(&connection.info));
         Ok(())
     }
 
-    /// Forgets a closed connection and tells everyone who waits on it.
-    pub fn unregister(&self, connection: &Connection, reason: &str) {
+    /// Forgets a closed connection and tells everyone who waits on it. `clean` says that the
+    /// remote shut down on purpose.
+    pub fn unregister(&self, connection: &Connection, reason: &str, clean: bool) {
         let removed = lock(&self.connections).remove(&connection.info.id).is_some();
         connection.fail_pending();
         let served: Vec<Observation> = lock(&connection.served).drain().map(|(_, o)| o).collect();
@@ -273,15 +347,28 @@ impl Core {
         if !removed {
             return;
         }
-        tracing::info!(remote = %connection.info, %reason, "remote left");
-        self.topology[usize::from(connection.info.peer)].left.fire(Arc::clone(&connection.info));
-        if connection.multiplicity == Multiplicity::Single {
-            self.set_fatal(Error::LostSingle {
+        let single = connection.multiplicity == Multiplicity::Single;
+        // A `Single` remote that shut down is reported once, by the instance as it ends.
+        if !(single && clean) {
+            tracing::info!(remote = %connection.info, %reason, "remote left");
+        }
+        let topology = &self.topology[usize::from(connection.info.peer)];
+        topology.changed.notify_waiters();
+        topology.left.fire(Arc::clone(&connection.info));
+        if single && clean {
+            self.set_stop(Stop::Ended(format!(
+                "the {} this {} is tied to as Single ({}) shut down",
+                connection.info.peer_name,
+                self.local_name(),
+                connection.info
+            )));
+        } else if single {
+            self.set_stop(Stop::Failed(Error::LostSingle {
                 local: self.local_name(),
                 peer: connection.info.peer_name,
                 remote: connection.info.to_string(),
                 reason: reason.to_owned(),
-            });
+            }));
         }
     }
 
@@ -312,18 +399,40 @@ impl Core {
         }
     }
 
-    pub fn set_fatal(&self, error: Error) {
-        let mut fatal = lock(&self.fatal);
-        if fatal.is_none() {
-            *fatal = Some(error);
+    pub fn set_stop(&self, reason: Stop) {
+        let mut stop = lock(&self.stop);
+        if stop.is_none() {
+            *stop = Some(reason);
         }
-        drop(fatal);
-        self.fatal_notify.notify_waiters();
-        self.fatal_notify.notify_one();
+        drop(stop);
+        self.stop_notify.notify_waiters();
+        self.stop_notify.notify_one();
     }
 
-    pub fn take_fatal(&self) -> Option<Error> {
-        lock(&self.fatal).take()
+    pub fn take_stop(&self) -> Option<Stop> {
+        lock(&self.stop).take()
+    }
+
+    /// The arguments' size checked against the frame limit.
+    pub fn check_size(&self, item: ItemId, args: &[u8]) -> Result<(), RemoteError> {
+        if args.len() > self.max_frame.saturating_sub(32) {
+            return Err(RemoteError::TooLarge {
+                item: self.spec.item_name(item),
+                size: args.len(),
+                limit: self.max_frame,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends a one-way call to `connection`; an error only when it could not be queued.
+    pub async fn tell(&self, connection: &Connection, item: ItemId, args: &Bytes) -> Result<(), RemoteError> {
+        self.check_size(item, args)?;
+        if connection.tell(item, args).await {
+            Ok(())
+        } else {
+            Err(RemoteError::Disconnected { remote: connection.info.to_string(), item: self.spec.item_name(item) })
+        }
     }
 
     /// Sends a call to `connection` and decodes the reply.
@@ -332,15 +441,15 @@ impl Core {
         connection: &Connection,
         item: ItemId,
         args: &Bytes,
+        timeout: Option<Duration>,
     ) -> Result<T, RemoteError> {
         let item_name = self.spec.item_name(item);
-        if args.len() > self.max_frame.saturating_sub(32) {
-            return Err(RemoteError::TooLarge { item: item_name, size: args.len(), limit: self.max_frame });
-        }
-        let (status, payload) = connection.call(item, item_name, args.clone()).await.map_err(|error| match error {
-            RemoteError::Disconnected { remote, .. } => RemoteError::Disconnected { remote, item: item_name },
-            other => other,
-        })?;
+        self.check_size(item, args)?;
+        let (status, payload) =
+            connection.call(item, item_name, args.clone(), timeout).await.map_err(|error| match error {
+                RemoteError::Disconnected { remote, .. } => RemoteError::Disconnected { remote, item: item_name },
+                other => other,
+            })?;
         let remote = || connection.info.to_string();
         match status {
             ReplyStatus::Ok => T::__decode(&payload).map_err(|error| RemoteError::Codec {
@@ -358,6 +467,11 @@ impl Core {
                 Ok(Failure::BadArguments(reason)) | Ok(Failure::Unencodable(reason)) => {
                     RemoteError::Rejected { remote: remote(), item: item_name, reason }
                 }
+                Ok(Failure::NotForCaller(peer)) => RemoteError::Rejected {
+                    remote: remote(),
+                    item: item_name,
+                    reason: format!("only a {peer} may call it"),
+                },
                 Err(error) => RemoteError::Codec { direction: "decode", item: item_name, detail: error.to_string() },
             }),
         }

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why an instance could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` shows the same text as `Display`, so that `fn main() -> loci::Result<()>` prints a
+/// sentence, not a struct dump, when it fails.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The command line or the builder was given something unusable.
@@ -76,6 +79,12 @@ pub enum Error {
     Main(String),
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// Why one remote access (a call, a read, a subscription) failed.
 ///
 /// A failed access never affects other accesses or other connections.
@@ -131,6 +140,30 @@ pub enum RemoteError {
         size: usize,
         /// The configured limit.
         limit: usize,
+    },
+
+    /// No answer came within the access's timeout. A late answer is dropped when it arrives.
+    #[error("{remote} did not answer `{item}` within {after_ms} ms")]
+    TimedOut {
+        /// The remote that was asked.
+        remote: String,
+        /// The placed item that was accessed.
+        item: &'static str,
+        /// The timeout.
+        after_ms: u128,
+    },
+
+    /// Fewer remotes than awaited connected in time (`Remotes::wait_for`).
+    #[error("{connected} of the {wanted} {peer} remotes awaited connected within {waited_ms} ms")]
+    TooFew {
+        /// The peer kind waited for.
+        peer: &'static str,
+        /// How many were awaited.
+        wanted: usize,
+        /// How many were connected when the time was up.
+        connected: usize,
+        /// How long it waited.
+        waited_ms: u128,
     },
 
     /// The value could not be encoded or decoded.

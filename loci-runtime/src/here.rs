@@ -3,6 +3,7 @@
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -10,8 +11,8 @@ use futures_util::future::join_all;
 use crate::core::{Core, EventRoute};
 use crate::error::RemoteError;
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, EventKind, FunctionKind, Peer, PlacedEvent, PlacedFunction, PlacedOn, PlacedSignal,
-    PlacedValue, Reach, SignalKind, Tie, Transmit,
+    Aggregate, AsLocal, BoxFuture, CallLocal, EventKind, FunctionKind, LocalAccess, Peer, PlacedEvent, PlacedFunction,
+    PlacedSignal, Reach, SignalKind, Tie, TieMultiplicity, Transmit,
 };
 use crate::reactive::{Event, Signal, Var};
 use crate::remote::{Remote, RemoteInfo};
@@ -47,23 +48,38 @@ impl<P: Peer> Here<P> {
         &self.core.name
     }
 
-    /// The placed value `item` of this instance (created on first use, then shared).
-    pub fn local<V>(&self, item: impl FnOnce() -> V) -> V::Value
+    /// The item `item` placed on this peer, without the network: the instance's value of a
+    /// placed value (`Event`, `Signal`, `Var`, `Local<T>`, or an `Arc<T>` of a `#[once]` value),
+    /// or a [`LocalCall`] of a placed function.
+    ///
+    /// Items that take the requesting remote have no local form.
+    pub fn local<V>(&self, item: impl FnOnce() -> V) -> V::Local
     where
-        V: PlacedValue + PlacedOn<P>,
+        V: LocalAccess<P>,
     {
         let _ = item;
-        let slot = &self.core.values[usize::from(V::ID)];
-        let value = slot.get_or_init(|| match P::__init_value(self, V::ID) {
+        V::__local(self)
+    }
+
+    /// The value of item `id` on this instance, created on first use (generated code).
+    #[doc(hidden)]
+    pub fn __instance_value<T: Clone + 'static>(&self, id: crate::wire::ItemId, name: &'static str) -> T {
+        let slot = &self.core.values[usize::from(id)];
+        let value = slot.get_or_init(|| match P::__init_value(self, id) {
             Some(value) => value,
-            None => {
-                panic!("loci: `{}` is not a value placed on `{}` (generated code is out of sync)", V::NAME, P::NAME)
-            }
+            // Supplied values are in place before any code runs; see `Builder::start`.
+            None => panic!("loci: `{name}` has no value on `{}` (generated code is out of sync)", P::NAME),
         });
-        match value.downcast_ref::<V::Value>() {
+        match value.downcast_ref::<T>() {
             Some(value) => value.clone(),
-            None => panic!("loci: placed value `{}` has an unexpected type (generated code is out of sync)", V::NAME),
+            None => panic!("loci: placed value `{name}` has an unexpected type (generated code is out of sync)"),
         }
+    }
+
+    /// Calls waiting for their reply on every connection, for tests that check none leaks.
+    #[doc(hidden)]
+    pub fn __pending_calls(&self) -> usize {
+        self.core.all_connections().iter().map(|connection| connection.pending_calls()).sum()
     }
 
     /// Remote access to `item`, placed on a peer tied to `P`.
@@ -74,7 +90,7 @@ impl<P: Peer> Here<P> {
     where
         V: Reach<P>,
     {
-        Access { here: self, item: item(), _marker: PhantomData }
+        Access { here: self, item: item(), timeout: self.core.call_timeout, _marker: PhantomData }
     }
 
     /// The connected remotes of peer `Q` and their comings and goings.
@@ -97,7 +113,39 @@ impl<P: Peer> Here<P> {
 pub struct Access<'a, P, V, K, M> {
     here: &'a Here<P>,
     item: V,
+    timeout: Option<Duration>,
     _marker: PhantomData<fn() -> (K, M)>,
+}
+
+impl<P, V, K, M> Access<'_, P, V, K, M> {
+    /// Waits at most `timeout` for the answer (of a call, or for a signal's first value);
+    /// then the access fails with [`RemoteError::TimedOut`]. Overrides the instance's default
+    /// (`Builder::call_timeout`, `--call-timeout-ms`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits for the answer as long as it takes (until the remote answers or is lost).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+}
+
+/// Awaits `future` for at most `timeout`, as a remote access on `remote` of `item`.
+async fn within<T>(
+    timeout: Option<Duration>,
+    remote: impl FnOnce() -> String,
+    item: &'static str,
+    future: impl Future<Output = Result<T, RemoteError>>,
+) -> Result<T, RemoteError> {
+    match timeout {
+        None => future.await,
+        Some(limit) => tokio::time::timeout(limit, future)
+            .await
+            .unwrap_or_else(|_| Err(RemoteError::TimedOut { remote: remote(), item, after_ms: limit.as_millis() })),
+    }
 }
 
 fn decode_into<T: Transmit>(payload: &[u8]) -> Result<T, postcard::Error> {
@@ -165,7 +213,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     }
 }
 
-impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
+impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKind, M> {
     /// The remote signal as a local one, over a `Single` or `Optional` tie: it starts with the
     /// remote's current value (this waits for it) and follows its changes. A slow reader may
     /// skip intermediate values, never the latest.
@@ -177,10 +225,12 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
         let signal = match connection {
             Some(connection) => {
                 let remote = connection.info.to_string();
-                match follow_signal::<V>(self.here, connection).await {
-                    Some(signal) => Some(signal),
-                    None => return Err(RemoteError::Disconnected { remote, item: V::NAME }),
-                }
+                let following = async {
+                    follow_signal::<V>(self.here, connection)
+                        .await
+                        .ok_or_else(|| RemoteError::Disconnected { remote: remote.clone(), item: V::NAME })
+                };
+                Some(within(self.timeout, || remote.clone(), V::NAME, following).await?)
             }
             None => None,
         };
@@ -191,7 +241,8 @@ impl<'a, P: Peer, V: PlacedSignal, M> Access<'a, P, V, SignalKind, M> {
     pub async fn from(self, remote: &Remote<V::Peer>) -> Result<Signal<V::Item>, RemoteError> {
         let disconnected = || RemoteError::Disconnected { remote: remote.to_string(), item: V::NAME };
         let connection = self.here.core.connection(remote.id()).ok_or_else(disconnected)?;
-        follow_signal::<V>(self.here, connection).await.ok_or_else(disconnected)
+        let following = async { follow_signal::<V>(self.here, connection).await.ok_or_else(disconnected) };
+        within(self.timeout, || remote.to_string(), V::NAME, following).await
     }
 
     /// The value of every connected remote, updated as values change and remotes join or leave.
@@ -264,19 +315,32 @@ async fn call_one<P: Peer, V: PlacedFunction>(
     here: &Here<P>,
     remote_id: u64,
     args: &Bytes,
+    timeout: Option<Duration>,
 ) -> Result<V::Output, RemoteError> {
     match here.core.connection(remote_id) {
-        Some(connection) => here.core.call(&connection, V::ID, args).await,
-        None => Err(RemoteError::Disconnected {
-            remote: format!("{} #{remote_id}", <V::Peer as Peer>::NAME),
-            item: V::NAME,
-        }),
+        Some(connection) => here.core.call(&connection, V::ID, args, timeout).await,
+        None => Err(gone::<V>(remote_id)),
     }
 }
 
-impl<'a, P: Peer, V: PlacedFunction, M> Access<'a, P, V, FunctionKind, M> {
+async fn tell_one<P: Peer, V: PlacedFunction>(here: &Here<P>, remote_id: u64, args: &Bytes) -> Result<(), RemoteError> {
+    match here.core.connection(remote_id) {
+        Some(connection) => here.core.tell(&connection, V::ID, args).await,
+        None => Err(gone::<V>(remote_id)),
+    }
+}
+
+fn gone<V: PlacedFunction>(remote_id: u64) -> RemoteError {
+    RemoteError::Disconnected { remote: format!("{} #{remote_id}", <V::Peer as Peer>::NAME), item: V::NAME }
+}
+
+impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, FunctionKind, M> {
     /// Calls the function on the one remote of a `Single` tie (yielding its result) or an
     /// `Optional` tie (yielding `None` when no remote is connected).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes abandons the call: the remote may still run
+    /// it, and its answer is dropped when it arrives.
     pub async fn call(self, args: V::Args) -> Result<M::Out<V::Output>, RemoteError>
     where
         M: AsLocal<P, V::Peer>,
@@ -284,13 +348,37 @@ impl<'a, P: Peer, V: PlacedFunction, M> Access<'a, P, V, FunctionKind, M> {
         let args = encode_args::<V>(&args)?;
         let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
         let answer = match connection {
-            Some(connection) => Some(self.here.core.call(&connection, V::ID, &args).await?),
+            Some(connection) => Some(self.here.core.call(&connection, V::ID, &args, self.timeout).await?),
             None => None,
         };
         M::wrap(answer, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
     }
 
-    /// Reads a function without arguments from the one remote, like [`Access::call`] with `()`.
+    /// Calls the function one way on the one remote of a `Single` or `Optional` tie: nothing
+    /// comes back, not even a failure. The call is queued in order with the connection's other
+    /// frames; this waits only for room in the send buffer.
+    ///
+    /// Fails only when the call could not be queued: no remote connected, the connection
+    /// lost, or arguments over the frame limit.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may or may not have queued the call.
+    pub async fn tell(self, args: V::Args) -> Result<(), RemoteError>
+    where
+        M: AsLocal<P, V::Peer>,
+    {
+        let args = encode_args::<V>(&args)?;
+        match self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next() {
+            Some(connection) => self.here.core.tell(&connection, V::ID, &args).await,
+            None => Err(RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME }),
+        }
+    }
+
+    /// Reads a function without arguments (or a `#[once]` value) from the one remote, like
+    /// [`Access::call`] with `()`.
+    ///
+    /// # Cancel safety
+    /// As for [`Access::call`].
     pub async fn as_local(self) -> Result<M::Out<V::Output>, RemoteError>
     where
         V: PlacedFunction<Args = ()>,
@@ -301,7 +389,21 @@ impl<'a, P: Peer, V: PlacedFunction, M> Access<'a, P, V, FunctionKind, M> {
 
     /// Addresses one particular remote.
     pub fn from(self, remote: &Remote<V::Peer>) -> Selected<'a, P, V> {
-        Selected { here: self.here, item: self.item, remote: remote.id() }
+        Selected { here: self.here, item: self.item, remote: remote.id(), timeout: self.timeout }
+    }
+
+    /// Addresses several particular remotes at once (ScalaLoci's `from (r1, r2)`): calls go
+    /// out concurrently, and there is one result per remote, in the order given.
+    pub fn from_each<'r>(self, remotes: impl IntoIterator<Item = &'r Remote<V::Peer>>) -> Each<'a, P, V>
+    where
+        V::Peer: 'r,
+    {
+        Each {
+            here: self.here,
+            item: self.item,
+            remotes: remotes.into_iter().cloned().collect(),
+            timeout: self.timeout,
+        }
     }
 
     /// Addresses every connected remote; the calls go out concurrently.
@@ -309,24 +411,45 @@ impl<'a, P: Peer, V: PlacedFunction, M> Access<'a, P, V, FunctionKind, M> {
     where
         M: Aggregate<P, V::Peer>,
     {
-        All { here: self.here, item: self.item }
+        All { here: self.here, item: self.item, timeout: self.timeout }
     }
 }
 
-/// A placed function on one selected remote. `.call(args)`, or `.await` for no arguments.
-#[must_use = "nothing is sent until you `.call(..)` or `.await` it"]
+/// A placed function on one selected remote. `.call(args)`, `.tell(args)`, or `.await` for
+/// no arguments.
+#[must_use = "nothing is sent until you `.call(..)`, `.tell(..)` or `.await` it"]
 pub struct Selected<'a, P, V> {
     here: &'a Here<P>,
     item: V,
     remote: u64,
+    timeout: Option<Duration>,
 }
 
 impl<'a, P: Peer, V: PlacedFunction> Selected<'a, P, V> {
+    /// Waits at most `timeout` for the answer, overriding the instance's default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Calls the function on the selected remote.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the call; a late answer is dropped.
     pub async fn call(self, args: V::Args) -> Result<V::Output, RemoteError> {
         let _ = self.item;
         let args = encode_args::<V>(&args)?;
-        call_one::<P, V>(self.here, self.remote, &args).await
+        call_one::<P, V>(self.here, self.remote, &args, self.timeout).await
+    }
+
+    /// Calls the function one way on the selected remote; see [`Access::tell`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may or may not have queued the call.
+    pub async fn tell(self, args: V::Args) -> Result<(), RemoteError> {
+        let _ = self.item;
+        let args = encode_args::<V>(&args)?;
+        tell_one::<P, V>(self.here, self.remote, &args).await
     }
 }
 
@@ -338,11 +461,86 @@ impl<'a, P: Peer, V: PlacedFunction<Args = ()>> IntoFuture for Selected<'a, P, V
     }
 }
 
-/// A placed function on every connected remote. `.call(args)`, or `.await` for no arguments.
-#[must_use = "nothing is sent until you `.call(..)` or `.await` it"]
+/// A placed function on several selected remotes. `.call(args)`, `.tell(args)`, or `.await`
+/// for no arguments.
+#[must_use = "nothing is sent until you `.call(..)`, `.tell(..)` or `.await` it"]
+pub struct Each<'a, P, V: PlacedFunction> {
+    here: &'a Here<P>,
+    item: V,
+    remotes: Vec<Remote<V::Peer>>,
+    timeout: Option<Duration>,
+}
+
+impl<'a, P: Peer, V: PlacedFunction> Each<'a, P, V> {
+    /// Waits at most `timeout` for each answer, overriding the instance's default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Calls the function on every selected remote at once; one result per remote.
+    pub fn call(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, V::Output>> + Send + 'a {
+        let _ = self.item;
+        let (here, timeout, remotes) = (self.here, self.timeout, self.remotes);
+        let encoded = encode_args::<V>(&args);
+        async move { call_each::<P, V>(here, remotes, encoded, timeout).await }
+    }
+
+    /// Calls the function one way on every selected remote; one queuing result per remote.
+    pub fn tell(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
+        let _ = self.item;
+        let (here, remotes) = (self.here, self.remotes);
+        let encoded = encode_args::<V>(&args);
+        async move { tell_each::<P, V>(here, remotes, encoded).await }
+    }
+}
+
+impl<'a, P: Peer, V: PlacedFunction<Args = ()>> IntoFuture for Each<'a, P, V> {
+    type Output = PerRemote<V::Peer, V::Output>;
+    type IntoFuture = BoxFuture<'a, Self::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.call(()))
+    }
+}
+
+async fn call_each<P: Peer, V: PlacedFunction>(
+    here: &Here<P>,
+    remotes: Vec<Remote<V::Peer>>,
+    args: Result<Bytes, RemoteError>,
+    timeout: Option<Duration>,
+) -> PerRemote<V::Peer, V::Output> {
+    let args = match args {
+        Ok(args) => args,
+        Err(error) => return remotes.into_iter().map(|remote| (remote, Err(error.clone()))).collect(),
+    };
+    let answers = join_all(remotes.iter().map(|remote| call_one::<P, V>(here, remote.id(), &args, timeout))).await;
+    remotes.into_iter().zip(answers).collect()
+}
+
+async fn tell_each<P: Peer, V: PlacedFunction>(
+    here: &Here<P>,
+    remotes: Vec<Remote<V::Peer>>,
+    args: Result<Bytes, RemoteError>,
+) -> PerRemote<V::Peer, ()> {
+    let args = match args {
+        Ok(args) => args,
+        Err(error) => return remotes.into_iter().map(|remote| (remote, Err(error.clone()))).collect(),
+    };
+    let mut queued = Vec::with_capacity(remotes.len());
+    for remote in remotes {
+        let outcome = tell_one::<P, V>(here, remote.id(), &args).await;
+        queued.push((remote, outcome));
+    }
+    queued
+}
+
+/// A placed function on every connected remote. `.call(args)`, `.tell(args)`, or `.await`
+/// for no arguments.
+#[must_use = "nothing is sent until you `.call(..)`, `.tell(..)` or `.await` it"]
 pub struct All<'a, P, V> {
     here: &'a Here<P>,
     item: V,
+    timeout: Option<Duration>,
 }
 
 /// The value of each remote, as `from_all` on a placed signal holds them.
@@ -355,20 +553,26 @@ pub type PerRemoteEvents<Q, T> = Vec<(Remote<Q>, Event<T>)>;
 pub type PerRemote<Q, T> = Vec<(Remote<Q>, Result<T, RemoteError>)>;
 
 impl<'a, P: Peer, V: PlacedFunction> All<'a, P, V> {
+    /// Waits at most `timeout` for each answer, overriding the instance's default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Calls the function on every connected remote at once; one result per remote.
     pub fn call(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, V::Output>> + Send + 'a {
         let _ = self.item;
+        let (here, timeout) = (self.here, self.timeout);
+        let encoded = encode_args::<V>(&args);
+        async move { call_each::<P, V>(here, here.connected::<V::Peer>(), encoded, timeout).await }
+    }
+
+    /// Calls the function one way on every connected remote; one queuing result per remote.
+    pub fn tell(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
+        let _ = self.item;
         let here = self.here;
         let encoded = encode_args::<V>(&args);
-        async move {
-            let remotes = here.connected::<V::Peer>();
-            let args = match encoded {
-                Ok(args) => args,
-                Err(error) => return remotes.into_iter().map(|remote| (remote, Err(error.clone()))).collect(),
-            };
-            let answers = join_all(remotes.iter().map(|remote| call_one::<P, V>(here, remote.id(), &args))).await;
-            remotes.into_iter().zip(answers).collect()
-        }
+        async move { tell_each::<P, V>(here, here.connected::<V::Peer>(), encoded).await }
     }
 }
 
@@ -377,6 +581,36 @@ impl<'a, P: Peer, V: PlacedFunction<Args = ()>> IntoFuture for All<'a, P, V> {
     type IntoFuture = BoxFuture<'a, Self::Output>;
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.call(()))
+    }
+}
+
+/// A placed function called on its own peer, without the network: `ctx.local(f).call(args)`,
+/// or `.await` for no arguments. The body runs on this instance and its result comes back as
+/// is, without encoding (a panic in it propagates to the caller, as in any local call).
+#[must_use = "the function runs when you `.call(..)` or `.await` it"]
+pub struct LocalCall<P, V> {
+    here: Here<P>,
+    _item: PhantomData<fn() -> V>,
+}
+
+impl<P: Peer, V: CallLocal<P>> LocalCall<P, V> {
+    /// Created by generated code for `ctx.local(f)`.
+    #[doc(hidden)]
+    pub fn __new(here: Here<P>) -> Self {
+        LocalCall { here, _item: PhantomData }
+    }
+
+    /// Runs the function on this instance with `args`.
+    pub fn call(self, args: V::Args) -> BoxFuture<'static, V::Output> {
+        V::__call(&self.here, args)
+    }
+}
+
+impl<P: Peer, V: CallLocal<P> + PlacedFunction<Args = ()>> IntoFuture for LocalCall<P, V> {
+    type Output = V::Output;
+    type IntoFuture = BoxFuture<'static, V::Output>;
+    fn into_future(self) -> Self::IntoFuture {
+        self.call(())
     }
 }
 
@@ -390,6 +624,48 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// The remotes connected right now.
     pub fn connected(&self) -> Vec<Remote<Q>> {
         self.here.connected::<Q>()
+    }
+
+    /// Waits until at least `n` remotes of `Q` are connected, for at most `timeout`, and
+    /// returns those connected then. Fails with [`RemoteError::TooFew`] when time runs out.
+    ///
+    /// ```no_run
+    /// # #[loci::multitier] mod app {
+    /// #     use loci::Here;
+    /// #     #[peer(ties(Worker = Multiple))] pub struct Master;
+    /// #     #[peer(ties(Master = Single))] pub struct Worker;
+    /// #     #[on(Master)]
+    /// #     pub async fn main(ctx: Here<Master>) -> loci::Result<()> {
+    /// let workers = ctx.remotes::<Worker>().wait_for(3, std::time::Duration::from_secs(30)).await?;
+    /// #         let _ = workers;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future only stops the waiting.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Result<Vec<Remote<Q>>, RemoteError> {
+        let changed = &self.here.core.topology[usize::from(Q::INDEX)].changed;
+        let wait = async {
+            loop {
+                // Register for the next change before looking, so none slips in between.
+                let next_change = changed.notified();
+                tokio::pin!(next_change);
+                next_change.as_mut().enable();
+                let connected = self.connected();
+                if connected.len() >= n {
+                    return connected;
+                }
+                next_change.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| RemoteError::TooFew {
+            peer: Q::NAME,
+            wanted: n,
+            connected: self.connected().len(),
+            waited_ms: timeout.as_millis(),
+        })
     }
 
     /// Fires each time a remote of `Q` has connected and passed the handshake.

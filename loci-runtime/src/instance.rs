@@ -1,5 +1,6 @@
 //! Instances: configuring, starting and running one process of a peer.
 
+use std::any::Any;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::connection::{self, DialError, CLOSE_SHUTDOWN};
-use crate::core::Core;
+use crate::core::{Core, Stop};
 use crate::error::{Error, Result};
 use crate::here::Here;
-use crate::placement::{Module, Peer};
+use crate::local::Local;
+use crate::placement::{Module, Peer, PlacedOn, Supplied};
 use crate::spec::{ItemKind, Multiplicity};
 use crate::transport::{self, Liveness, Security};
 use crate::wire::DEFAULT_MAX_FRAME;
@@ -31,7 +33,7 @@ use crate::wire::DEFAULT_MAX_FRAME;
 ///     .await
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder<P> {
     listen: Option<SocketAddr>,
     connect: Vec<(String, SocketAddr)>,
@@ -40,8 +42,33 @@ pub struct Builder<P> {
     max_frame: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
+    call_timeout: Option<Duration>,
+    /// Values of the peer's supplied items, by item id: each makes a handle (a `Local<T>`)
+    /// to the one value, shared by clones of the builder.
+    supplied: Vec<(u16, SuppliedValue)>,
     _peer: PhantomData<fn() -> P>,
 }
+
+impl<P: Peer> std::fmt::Debug for Builder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let supplied: Vec<&str> = self.supplied.iter().map(|(id, _)| P::Module::SPEC.item_name(*id)).collect();
+        f.debug_struct("Builder")
+            .field("peer", &P::NAME)
+            .field("listen", &self.listen)
+            .field("connect", &self.connect)
+            .field("security", &self.security)
+            .field("name", &self.name)
+            .field("max_frame", &self.max_frame)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("supplied", &supplied)
+            .finish()
+    }
+}
+
+/// How long a remote access waits for its answer unless the builder or the access says otherwise.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Entry point for configuring instances: `Instance::<Node>::builder()`.
 #[derive(Debug)]
@@ -49,7 +76,8 @@ pub struct Instance<P>(PhantomData<fn() -> P>);
 
 impl<P: Peer> Instance<P> {
     /// A builder with the defaults: no listener, no connections, credentials from
-    /// `./loci-credentials`, 16 MiB frames, 2 s idle timeout, 10 s connect timeout.
+    /// `./loci-credentials`, 16 MiB frames, 2 s idle timeout, 10 s connect timeout, 30 s
+    /// call timeout.
     pub fn builder() -> Builder<P> {
         Builder {
             listen: None,
@@ -59,6 +87,8 @@ impl<P: Peer> Instance<P> {
             max_frame: DEFAULT_MAX_FRAME,
             idle_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(10),
+            call_timeout: Some(DEFAULT_CALL_TIMEOUT),
+            supplied: Vec::new(),
             _peer: PhantomData,
         }
     }
@@ -113,6 +143,50 @@ impl<P: Peer> Builder<P> {
         self
     }
 
+    /// How long a remote access (a call, or the first value of a remote signal) waits for its
+    /// answer before it fails with `RemoteError::TimedOut`, unless the access sets its own with
+    /// `.timeout(..)`. `None` waits as long as the remote stays connected.
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Supplies the value of `item`, local state of `P` declared without a body
+    /// (`fn mode() -> Local<Mode>;`). Every such item must be supplied before the instance
+    /// starts; placed code reads it with `ctx.local(item)`.
+    ///
+    /// ```no_run
+    /// #[loci::multitier]
+    /// pub mod game {
+    ///     use loci::{Here, Local};
+    ///     #[peer(ties(Client = Multiple))] pub struct Server;
+    ///     #[peer(ties(Server = Single))] pub struct Client;
+    ///
+    ///     /// How this client plays, chosen on its command line.
+    ///     #[on(Client)]
+    ///     pub fn bot() -> Local<bool>;
+    ///
+    ///     #[on(Client)]
+    ///     pub async fn main(ctx: Here<Client>) -> loci::Result<()> {
+    ///         if *ctx.local(bot) { println!("playing by myself") }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # async fn start() -> loci::Result<()> {
+    /// loci::Instance::<game::Client>::builder().supply(game::bot, true).run().await
+    /// # }
+    /// ```
+    pub fn supply<V>(mut self, item: impl FnOnce() -> V, value: V::Item) -> Self
+    where
+        V: Supplied + PlacedOn<P>,
+    {
+        let _ = item;
+        self.supplied.retain(|(id, _)| *id != V::ID);
+        let value = Local::new(value);
+        self.supplied.push((V::ID, Arc::new(move || Box::new(value.clone()) as Box<dyn Any + Send + Sync>)));
+        self
+    }
+
     fn resolve_targets(&self) -> Result<Vec<(u16, SocketAddr)>> {
         let spec = &P::Module::SPEC;
         self.connect
@@ -156,10 +230,27 @@ impl<P: Peer> Builder<P> {
         let endpoint = transport::endpoint(self.listen, &self.security, Liveness { idle_timeout: self.idle_timeout })?;
         let name = self.name.unwrap_or_else(|| format!("{}-{}", P::NAME.to_lowercase(), std::process::id()));
         let instance = rand_instance_id();
-        let here = Here::<P>::new(Arc::new(Core::new(spec, P::INDEX, instance, name, self.max_frame)));
+        let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout);
+        // Supplied values go in first: the other values may read them while they are created.
+        for (id, item) in spec.items.iter().enumerate() {
+            if item.peer != P::INDEX || !item.supplied {
+                continue;
+            }
+            let value = self.supplied.iter().find(|(supplied, _)| usize::from(*supplied) == id).ok_or_else(|| {
+                Error::Config(format!(
+                    "`{}` of `{}` is supplied when the instance starts, but no value was given; pass one with `.supply({}, value)` on the builder",
+                    item.name,
+                    P::NAME,
+                    item.name
+                ))
+            })?;
+            let _ = core.values[id].set((value.1)());
+        }
+        let here = Here::<P>::new(Arc::new(core));
 
         for (id, item) in spec.items.iter().enumerate() {
-            if item.peer == P::INDEX && item.kind != ItemKind::Function && !item.per_remote {
+            let instance_value = item.kind != ItemKind::Function && !item.per_remote && !item.supplied;
+            if item.peer == P::INDEX && instance_value {
                 let id = id as u16;
                 here.core.values[usize::from(id)].get_or_init(|| match P::__init_value(&here, id) {
                     Some(value) => value,
@@ -203,6 +294,9 @@ impl<P: Peer> Builder<P> {
         self.start().await?.run().await
     }
 }
+
+/// A supplied value as the builder holds it: makes the boxed `Local<T>` the instance keeps.
+type SuppliedValue = Arc<dyn Fn() -> Box<dyn Any + Send + Sync> + Send + Sync>;
 
 fn rand_instance_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -259,8 +353,10 @@ impl<P: Peer> Running<P> {
         let singles = spec.peers[usize::from(P::INDEX)].ties.iter().filter(|t| t.multiplicity == Multiplicity::Single);
         for tie in singles {
             while self.here.core.connections_of(tie.peer).is_empty() {
-                if let Some(error) = self.here.core.take_fatal() {
-                    return Err(error);
+                match self.here.core.take_stop() {
+                    Some(Stop::Failed(error)) => return Err(error),
+                    Some(Stop::Ended(reason)) => return Err(Error::Config(format!("{reason} while starting"))),
+                    None => {}
                 }
                 if Instant::now() >= deadline {
                     let peer = spec.peer_name(tie.peer);
@@ -277,25 +373,32 @@ impl<P: Peer> Running<P> {
         Ok(())
     }
 
-    /// Waits until a `Single` remote is lost, and returns that error.
-    pub async fn lost(&self) -> Error {
+    /// Waits until the instance cannot go on by itself: `Ok(())` when a `Single` remote shut
+    /// down cleanly, the error when one was lost.
+    pub async fn ended(&self) -> Result<()> {
         loop {
-            if let Some(error) = self.here.core.take_fatal() {
-                return error;
+            match self.here.core.take_stop() {
+                Some(Stop::Ended(reason)) => {
+                    tracing::info!("{reason}; stopping");
+                    return Ok(());
+                }
+                Some(Stop::Failed(error)) => return Err(error),
+                None => self.here.core.stop_notify.notified().await,
             }
-            self.here.core.fatal_notify.notified().await;
         }
     }
 
     /// Runs `main` (or waits for Ctrl-C/SIGTERM if the peer has none), then shuts down.
+    /// Also ends when a `Single` remote goes away: without error if it shut down cleanly,
+    /// with [`Error::LostSingle`] if it was lost.
     pub async fn run(self) -> Result<()> {
         let outcome = match P::__main(self.here.clone()) {
             Some(main) => tokio::select! {
                 outcome = main => outcome,
-                error = self.lost() => Err(error),
+                ended = self.ended() => ended,
             },
             None => tokio::select! {
-                error = self.lost() => Err(error),
+                ended = self.ended() => ended,
                 () = termination() => Ok(()),
             },
         };
@@ -309,7 +412,7 @@ impl<P: Peer> Running<P> {
             task.abort();
         }
         for connection in self.here.core.all_connections() {
-            self.here.core.unregister(&connection, "shut down locally");
+            self.here.core.unregister(&connection, "shut down locally", true);
         }
         self.endpoint.close(CLOSE_SHUTDOWN.into(), b"shutdown");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;

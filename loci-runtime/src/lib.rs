@@ -43,6 +43,7 @@ pub mod credentials;
 mod error;
 mod here;
 mod instance;
+mod local;
 mod outbound;
 mod placement;
 mod reactive;
@@ -54,12 +55,13 @@ pub mod wire;
 pub use cli::{run, run_with, InstanceArgs};
 pub use connection::dropped_occurrences;
 pub use error::{Error, RemoteError, Result};
-pub use here::{Access, All, Here, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};
+pub use here::{Access, All, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};
 pub use instance::{Builder, Instance, Running};
+pub use local::Local;
 pub use loci_macros::multitier;
 pub use placement::{
-    Aggregate, AsLocal, EventKind, FunctionKind, Module, Multiple, Optional, Peer, Placed, PlacedEvent, PlacedFunction,
-    PlacedOn, PlacedSignal, SignalKind, Single, Tie, TieMultiplicity, Transmit,
+    Aggregate, AsLocal, EventKind, FunctionKind, LocalKind, Module, Multiple, Optional, Peer, Placed, PlacedEvent,
+    PlacedFunction, PlacedOn, PlacedSignal, SignalKind, Single, Supplied, Tie, TieMultiplicity, Transmit,
 };
 pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::Remote;
@@ -91,7 +93,10 @@ mod guide {
 /// Items the generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::placement::{pin_event, serve_subjective, BoxFuture, EventSink, PlacedValue, Reach, Requester};
+    pub use crate::placement::{
+        pin_event, serve_subjective, serve_subjective_signal, BoxFuture, CallLocal, EventSink, LocalAccess, Reach,
+        Requester,
+    };
     pub use crate::reactive::Observation;
     pub use crate::spec::{ItemKind, ItemSpec, ModuleSpec, Multiplicity, PeerSpec, TieSpec};
     pub use crate::wire::{Failure, ItemId};

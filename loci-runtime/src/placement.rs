@@ -45,12 +45,14 @@ pub trait Peer: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn __init_value(ctx: &Here<Self>, item: ItemId) -> Option<Box<dyn Any + Send + Sync>>;
 
-    /// Starts serving a call of placed function `item` with encoded `args` (generated).
+    /// Starts serving a call of placed function `item` with encoded `args` from `requester`
+    /// (generated).
     #[doc(hidden)]
     fn __serve_call(
         ctx: &Here<Self>,
         item: ItemId,
         args: Bytes,
+        requester: &Requester,
     ) -> Result<BoxFuture<'static, Result<Vec<u8>, Failure>>, Failure>;
 
     /// Forwards occurrences of placed event `item` to `sink`, encoded (generated).
@@ -73,9 +75,9 @@ impl Requester {
         self.0.peer
     }
 
-    /// The requester as a typed remote; the caller checked `peer()`.
-    pub fn remote<Q>(&self) -> crate::Remote<Q> {
-        crate::Remote::new(std::sync::Arc::clone(&self.0))
+    /// The requester as a typed remote, if it is a `Q`.
+    pub fn remote<Q: Peer>(&self) -> Option<crate::Remote<Q>> {
+        (self.0.peer == Q::INDEX).then(|| crate::Remote::new(std::sync::Arc::clone(&self.0)))
     }
 }
 
@@ -88,6 +90,13 @@ pub fn serve_subjective<V: PlacedEvent>(event: Event<V::Item>, sink: EventSink) 
         forwarding.cancel();
         event.detach();
     })
+}
+
+/// Serves a signal computed for one remote: when the subscription ends, the forwarding stops
+/// and the per-remote signal is released with its last handle.
+#[doc(hidden)]
+pub fn serve_subjective_signal<V: PlacedSignal>(signal: Signal<V::Item>, sink: EventSink) -> Observation {
+    V::__forward(&signal, sink)
 }
 
 /// Marks a placed event as shared by the instance, so detaching a subjective pipeline stops there.
@@ -118,6 +127,13 @@ mod sealed {
 pub trait TieMultiplicity: sealed::Sealed + Send + Sync + 'static {
     /// The same multiplicity as a value.
     const VALUE: Multiplicity;
+    /// What reading the one remote yields for a value `T`: `T` over `Single`, `Option<T>` over
+    /// `Optional`. (Defined for `Multiple` as well, so that a misuse of `as_local` over it is
+    /// reported once, by [`AsLocal`], and not again for the result type.)
+    type Out<T>;
+    /// Wraps the answer of the one remote, or reports that there is none.
+    #[doc(hidden)]
+    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<Self::Out<T>, RemoteError>;
 }
 
 /// Exactly one remote: `as_local` yields the value itself.
@@ -135,12 +151,24 @@ impl sealed::Sealed for Optional {}
 impl sealed::Sealed for Multiple {}
 impl TieMultiplicity for Single {
     const VALUE: Multiplicity = Multiplicity::Single;
+    type Out<T> = T;
+    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<T, RemoteError> {
+        answer.ok_or_else(missing)
+    }
 }
 impl TieMultiplicity for Optional {
     const VALUE: Multiplicity = Multiplicity::Optional;
+    type Out<T> = Option<T>;
+    fn wrap<T>(answer: Option<T>, _missing: impl FnOnce() -> RemoteError) -> Result<Option<T>, RemoteError> {
+        Ok(answer)
+    }
 }
 impl TieMultiplicity for Multiple {
     const VALUE: Multiplicity = Multiplicity::Multiple;
+    type Out<T> = T;
+    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<T, RemoteError> {
+        answer.ok_or_else(missing)
+    }
 }
 
 /// Ties over which `as_local` is allowed: `Single` and `Optional`.
@@ -149,27 +177,10 @@ impl TieMultiplicity for Multiple {
     label = "`{From}` may be connected to many `{To}` remotes, so there is no one value to read",
     note = "aggregate explicitly with `.from_all()` (for events: `.from_all_seq()`), or pick one remote with `.from(&remote)`"
 )]
-pub trait AsLocal<From, To>: TieMultiplicity {
-    /// What `as_local` yields for a value `T`: `T` over `Single`, `Option<T>` over `Optional`.
-    type Out<T>;
-    /// Wraps the answer of the one remote, or reports that there is none.
-    #[doc(hidden)]
-    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<Self::Out<T>, RemoteError>;
-}
+pub trait AsLocal<From, To>: TieMultiplicity {}
 
-impl<From, To> AsLocal<From, To> for Single {
-    type Out<T> = T;
-    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<T, RemoteError> {
-        answer.ok_or_else(missing)
-    }
-}
-
-impl<From, To> AsLocal<From, To> for Optional {
-    type Out<T> = Option<T>;
-    fn wrap<T>(answer: Option<T>, _missing: impl FnOnce() -> RemoteError) -> Result<Option<T>, RemoteError> {
-        Ok(answer)
-    }
-}
+impl<From, To> AsLocal<From, To> for Single {}
+impl<From, To> AsLocal<From, To> for Optional {}
 
 /// Ties over which `from_all` and `from_all_seq` are allowed: `Multiple`.
 #[diagnostic::on_unimplemented(
@@ -222,9 +233,13 @@ pub struct EventKind;
 /// Kind marker of placed signals (values created once per instance that change).
 #[derive(Debug, Clone, Copy)]
 pub struct SignalKind;
-/// Kind marker of placed functions (run once per access).
+/// Kind marker of placed functions (run once per access) and placed data values (`#[once]`,
+/// read remotely like a function without arguments).
 #[derive(Debug, Clone, Copy)]
 pub struct FunctionKind;
+/// Kind marker of local state (`Local<T>`): it has no remote access at all.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalKind;
 
 /// A placed item: generated as a unit struct named like the item, used as its handle.
 pub trait Placed: Copy + Send + Sync + 'static {
@@ -264,16 +279,34 @@ pub trait PlacedEvent: Placed<Kind = EventKind> {
     }
 }
 
-/// The value a placed item holds on its own peer: what `ctx.local(item)` returns.
+/// What `ctx.local(item)` gives on the item's own peer `P` (generated per item): the
+/// instance's value of a placed value, or a [`LocalCall`](crate::LocalCall) of a function.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` has no single local value to read with `ctx.local`",
-    label = "a placed function or a subjective value (computed per remote)",
-    note = "`ctx.local` reads placed values (`Event`, `Signal`, `Var`); call a placed function on a tied peer with `ctx.remote(..)`, and build a subjective value's shared part as a placed value of its own"
+    message = "`{Self}` has no local form on `{P}`",
+    label = "placed on another peer, or computed per requesting remote",
+    note = "`ctx.local` reads values and calls functions placed on the peer the code runs on; reach other peers' items with `ctx.remote(..)`"
 )]
-pub trait PlacedValue: Placed {
-    /// `Event<T>`, `Signal<T>` or `Var<T>`.
-    type Value: Clone + Send + Sync + 'static;
+pub trait LocalAccess<P: Peer>: Placed {
+    /// `Event<T>`, `Signal<T>`, `Var<T>`, `Local<T>`, `Arc<T>` for a `#[once]` value, or
+    /// `LocalCall` for a function.
+    type Local;
+    /// Reads the item on this instance.
+    fn __local(here: &Here<P>) -> Self::Local;
+}
+
+/// A placed function called on its own peer, without the network (generated per function).
+#[doc(hidden)]
+pub trait CallLocal<P: Peer>: PlacedFunction {
+    /// Runs the body with `args`.
+    fn __call(here: &Here<P>, args: Self::Args) -> BoxFuture<'static, Self::Output>;
+}
+
+/// Local state written without a body (`fn mode() -> Local<Mode>;`): its value is supplied
+/// to the builder with [`Builder::supply`](crate::Builder::supply) when the instance starts.
+pub trait Supplied: Placed<Kind = LocalKind> {
+    /// The supplied value's type.
+    type Item: Send + Sync + 'static;
 }
 
 /// A placed `Signal<Item>` or `Var<Item>`: created once when the instance starts; remotes
@@ -315,10 +348,17 @@ pub trait PlacedFunction: Placed<Kind = FunctionKind> {
 }
 
 /// Items reachable from peer `P`: those placed on a peer `P` is tied to (generated per item).
+/// Local state is reachable from nowhere; an item that takes the requesting `&Remote<Q>` only
+/// from `Q`.
 ///
 /// Resolving the tie through the item, not through `P`, keeps a missing tie reported as such
 /// (`P` has no tie to ..) even when `P` has a single tie.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be reached remotely from `{P}`",
+    label = "local state, or an item that only the peer of its requester parameter may reach",
+    note = "`Local<T>` items never leave their instance; an item taking `requester: &Remote<Q>` is reached only from `Q`"
+)]
 pub trait Reach<P: Peer>: Placed {
     /// The multiplicity of the tie from `P` to the item's peer.
     type Multiplicity: TieMultiplicity;

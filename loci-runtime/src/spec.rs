@@ -53,6 +53,11 @@ pub enum ItemKind {
     Signal,
     /// A placed function, run for every remote access.
     Function,
+    /// A placed data value (`#[once]`), computed when the instance starts and read remotely
+    /// like a function without arguments.
+    Once,
+    /// Local state (`Local<T>`), created when the instance starts; never reachable remotely.
+    Local,
 }
 
 /// One placed item (value or function) of the module.
@@ -64,8 +69,11 @@ pub struct ItemSpec {
     pub peer: u16,
     /// Value or function.
     pub kind: ItemKind,
-    /// A subjective value: computed for each subscribing remote, not once per instance.
+    /// The item takes the requesting remote: a subjective value is computed for each
+    /// subscribing remote, a function is told its caller.
     pub per_remote: bool,
+    /// Local state written without a body: its value is supplied to the builder.
+    pub supplied: bool,
 }
 
 /// A whole multitier module.

@@ -46,6 +46,12 @@ pub enum Header {
         /// The placed event.
         item: ItemId,
     },
+    /// Invoke placed function `item` one way: no reply comes back, whatever happens.
+    /// Payload: the postcard-encoded arguments.
+    Tell {
+        /// The placed function.
+        item: ItemId,
+    },
 }
 
 /// Whether a reply carries a result or a [`Failure`].
@@ -68,6 +74,9 @@ pub enum Failure {
     BadArguments(String),
     /// The result could not be encoded, or was larger than the frame limit.
     Unencodable(String),
+    /// The function takes the requesting remote, and the caller is not of the peer kind it
+    /// names (here).
+    NotForCaller(String),
 }
 
 /// Appends one frame (length prefix, header, payload) to `out`.

@@ -6,7 +6,7 @@ use std::fmt;
 use crate::spec::{hex, ModuleSpec, Multiplicity};
 
 /// Bumped whenever the frame layout changes incompatibly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first frame each side sends: what it is and which build it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +164,7 @@ mod tests {
             PeerSpec { name: "Registry", ties: &[TieSpec { peer: 1, multiplicity: Multiplicity::Multiple }] },
             PeerSpec { name: "Node", ties: &[TieSpec { peer: 0, multiplicity: Multiplicity::Single }] },
         ],
-        items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event, per_remote: false }],
+        items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event, per_remote: false, supplied: false }],
     };
 
     #[test]
