@@ -209,7 +209,7 @@ fn bodies(errors: &Errors, model: &Model) {
         .collect();
     let helpers = helpers.iter().map(|(peer, func)| (peer, &func.sig.ident, &func.block));
     for (peer, owner, block) in bodies.chain(helpers) {
-        BodyCheck { model, errors, peer, owner }.visit_block(block);
+        BodyCheck { model, errors, peer, owner, shadowed: Vec::new() }.visit_block(block);
     }
 }
 
@@ -219,6 +219,8 @@ struct BodyCheck<'a> {
     errors: &'a Errors,
     peer: &'a Ident,
     owner: &'a Ident,
+    /// Local variables in scope that are named like a placed item.
+    shadowed: Vec<Ident>,
 }
 
 impl<'a> BodyCheck<'a> {
@@ -226,6 +228,13 @@ impl<'a> BodyCheck<'a> {
         let Expr::Path(path) = expr else { return None };
         let ident = path.path.get_ident()?;
         let item = self.model.items.iter().find(|item| item.ident() == ident)?;
+        if self.shadowed.iter().any(|binding| binding == ident) {
+            self.errors.spanned(
+                ident,
+                format!("`{ident}` here is a local variable: a `let` above binds that name and shadows the placed item `{ident}`; give the variable another name (say `{ident}_value`) so that `{ident}` still names the item"),
+            );
+            return None;
+        }
         Some((ident, item))
     }
 
@@ -290,7 +299,40 @@ impl<'a> BodyCheck<'a> {
     }
 }
 
+/// The variables a pattern binds.
+fn bound_names(pat: &syn::Pat, names: &mut Vec<Ident>) {
+    struct Bindings<'n>(&'n mut Vec<Ident>);
+    impl<'ast> Visit<'ast> for Bindings<'_> {
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            self.0.push(pat.ident.clone());
+            visit::visit_pat_ident(self, pat);
+        }
+    }
+    Bindings(names).visit_pat(pat);
+}
+
 impl<'ast> Visit<'ast> for BodyCheck<'_> {
+    fn visit_block(&mut self, block: &'ast syn::Block) {
+        let scope = self.shadowed.len();
+        for stmt in &block.stmts {
+            match stmt {
+                syn::Stmt::Local(local) => {
+                    // The initialiser still sees the item; the names are shadowed after it.
+                    if let Some(init) = &local.init {
+                        self.visit_local_init(init);
+                    }
+                    let mut names = Vec::new();
+                    bound_names(&local.pat, &mut names);
+                    let items = &self.model.items;
+                    self.shadowed
+                        .extend(names.into_iter().filter(|name| items.iter().any(|item| item.ident() == name)));
+                }
+                other => self.visit_stmt(other),
+            }
+        }
+        self.shadowed.truncate(scope);
+    }
+
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         if let Some((name, item)) = self.placed_item(&call.func) {
             let (peer, owner, placed_on) = (self.peer, self.owner, &item.peer);

@@ -539,6 +539,11 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
                 first(ident).then(|| quote!(#vis fn #ident() {}))
             }
             Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
+            Item::Fn(func) => {
+                let mut func = func.clone();
+                func.attrs.retain(|a| !a.path().is_ident("once"));
+                Some(func.into_token_stream())
+            }
             Item::Verbatim(tokens) => match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
                 Ok(func) if func.attrs.iter().any(|a| a.path().is_ident("on")) => {
                     let (vis, ident) = (&func.vis, &func.sig.ident);

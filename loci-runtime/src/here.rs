@@ -217,24 +217,28 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
     /// The remote signal as a local one, over a `Single` or `Optional` tie: it starts with the
     /// remote's current value (this waits for it) and follows its changes. A slow reader may
     /// skip intermediate values, never the latest.
-    pub async fn as_local(self) -> Result<M::Out<Signal<V::Item>>, RemoteError>
+    // Not an `async fn`: its future type does not carry the `AsLocal` bound, so a misuse over
+    // a `Multiple` tie is reported once, at the call, not again at `.await`.
+    pub fn as_local(self) -> BoxFuture<'a, Result<M::Out<Signal<V::Item>>, RemoteError>>
     where
         M: AsLocal<P, V::Peer>,
     {
-        let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
-        let signal = match connection {
-            Some(connection) => {
-                let remote = connection.info.to_string();
-                let following = async {
-                    follow_signal::<V>(self.here, connection)
-                        .await
-                        .ok_or_else(|| RemoteError::Disconnected { remote: remote.clone(), item: V::NAME })
-                };
-                Some(within(self.timeout, || remote.clone(), V::NAME, following).await?)
-            }
-            None => None,
-        };
-        M::wrap(signal, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
+        Box::pin(async move {
+            let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
+            let signal = match connection {
+                Some(connection) => {
+                    let remote = connection.info.to_string();
+                    let following = async {
+                        follow_signal::<V>(self.here, connection)
+                            .await
+                            .ok_or_else(|| RemoteError::Disconnected { remote: remote.clone(), item: V::NAME })
+                    };
+                    Some(within(self.timeout, || remote.clone(), V::NAME, following).await?)
+                }
+                None => None,
+            };
+            M::wrap(signal, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
+        })
     }
 
     /// The signal of one particular remote, starting with its current value (this waits for it).
@@ -341,17 +345,21 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     /// # Cancel safety
     /// Dropping the future before it completes abandons the call: the remote may still run
     /// it, and its answer is dropped when it arrives.
-    pub async fn call(self, args: V::Args) -> Result<M::Out<V::Output>, RemoteError>
+    // Not an `async fn`: its future type does not carry the `AsLocal` bound, so a misuse over
+    // a `Multiple` tie is reported once, at the call, not again at `.await` and `?`.
+    pub fn call(self, args: V::Args) -> BoxFuture<'a, Result<M::Out<V::Output>, RemoteError>>
     where
         M: AsLocal<P, V::Peer>,
     {
-        let args = encode_args::<V>(&args)?;
-        let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
-        let answer = match connection {
-            Some(connection) => Some(self.here.core.call(&connection, V::ID, &args, self.timeout).await?),
-            None => None,
-        };
-        M::wrap(answer, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
+        Box::pin(async move {
+            let args = encode_args::<V>(&args)?;
+            let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
+            let answer = match connection {
+                Some(connection) => Some(self.here.core.call(&connection, V::ID, &args, self.timeout).await?),
+                None => None,
+            };
+            M::wrap(answer, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
+        })
     }
 
     /// Calls the function one way on the one remote of a `Single` or `Optional` tie: nothing
@@ -363,15 +371,17 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     ///
     /// # Cancel safety
     /// Dropping the future before it completes may or may not have queued the call.
-    pub async fn tell(self, args: V::Args) -> Result<(), RemoteError>
+    pub fn tell(self, args: V::Args) -> BoxFuture<'a, Result<(), RemoteError>>
     where
         M: AsLocal<P, V::Peer>,
     {
-        let args = encode_args::<V>(&args)?;
-        match self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next() {
-            Some(connection) => self.here.core.tell(&connection, V::ID, &args).await,
-            None => Err(RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME }),
-        }
+        Box::pin(async move {
+            let args = encode_args::<V>(&args)?;
+            match self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next() {
+                Some(connection) => self.here.core.tell(&connection, V::ID, &args).await,
+                None => Err(RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME }),
+            }
+        })
     }
 
     /// Reads a function without arguments (or a `#[once]` value) from the one remote, like
@@ -379,12 +389,12 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     ///
     /// # Cancel safety
     /// As for [`Access::call`].
-    pub async fn as_local(self) -> Result<M::Out<V::Output>, RemoteError>
+    pub fn as_local(self) -> BoxFuture<'a, Result<M::Out<V::Output>, RemoteError>>
     where
         V: PlacedFunction<Args = ()>,
         M: AsLocal<P, V::Peer>,
     {
-        self.call(()).await
+        self.call(())
     }
 
     /// Addresses one particular remote.

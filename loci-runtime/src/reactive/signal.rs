@@ -194,7 +194,9 @@ impl<T: Clone + PartialEq + Send + Sync + std::fmt::Debug + 'static> std::fmt::D
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
+// Creating signals needs no comparison, so that a missing `PartialEq` on a placed `Var`'s type
+// is reported once, where the type is named, and not again at every constructor.
+impl<T: Send + Sync + 'static> Signal<T> {
     fn with_core(value: T, level: usize, compute: Option<Box<dyn Fn() -> T + Send + Sync>>) -> Self {
         Signal {
             core: Arc::new(Core {
@@ -215,6 +217,13 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
         Self::with_core(value, 0, None)
     }
 
+    /// This signal (so that a placed `Var` and a placed `Signal` read alike).
+    pub fn signal(&self) -> Signal<T> {
+        self.clone()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
     /// A signal computed by `compute`, which depends on every signal it reads with `get`.
     ///
     /// ```
@@ -291,11 +300,6 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
         })
     }
 
-    /// This signal (so that a placed `Var` and a placed `Signal` read alike).
-    pub fn signal(&self) -> Signal<T> {
-        self.clone()
-    }
-
     /// Fires the new value after every turn that changed this signal.
     pub fn changed(&self) -> Event<T> {
         self.core.changed.clone()
@@ -324,12 +328,19 @@ impl<T: Clone + PartialEq + Send + Sync + std::fmt::Debug + 'static> std::fmt::D
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
+impl<T: Send + Sync + 'static> Var<T> {
     /// A variable holding `value`.
     pub fn new(value: T) -> Self {
         Var { signal: Signal::constant(value) }
     }
 
+    /// The variable as a read-only signal.
+    pub fn signal(&self) -> Signal<T> {
+        self.signal.clone()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
     /// Sets the value and propagates the change in one turn. Setting an equal value does nothing.
     /// Inside a turn (from a computation), the write is applied when the turn ends.
     pub fn set(&self, value: T) {
@@ -354,11 +365,6 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
             *current = next;
         }
         propagate(turn, self.signal.core.clone());
-    }
-
-    /// The variable as a read-only signal.
-    pub fn signal(&self) -> Signal<T> {
-        self.signal.clone()
     }
 }
 

@@ -8,14 +8,17 @@ mod chat {
     #[peer(ties(Registry = Single))]
     pub struct Node;
 
-    pub fn public_message(ctx: &Here<Registry>) -> Event<String> {
-        let _ = ctx;
-        Event::new()
+    #[once]
+    pub fn motd() -> String {
+        "welcome".to_owned()
     }
 
-    /// Plain helpers without a context are shared code, and fine.
-    pub fn shout(line: &str) -> String {
-        line.to_uppercase()
+    /// Plain helpers are shared code, and fine; one may take the context of a peer.
+    pub fn shout(ctx: &Here<Registry>, line: &str) -> Event<String> {
+        let _ = ctx;
+        let relayed = Event::new();
+        relayed.fire(line.to_uppercase());
+        relayed
     }
 }
 
