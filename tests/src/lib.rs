@@ -192,9 +192,11 @@ pub fn connecting<P: loci::Peer>(creds: &Path, name: &str, peer: &str, addr: Soc
     loci::Instance::<P>::builder().credentials(creds).name(name).connect(peer, addr)
 }
 
-/// Runs `future` to completion on a fresh single-threaded runtime.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a test runtime").block_on(future)
+/// Runs `future` (or a remote access that is awaited directly) to completion on a fresh
+/// single-threaded runtime.
+pub fn block_on<F: std::future::IntoFuture>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a test runtime");
+    runtime.block_on(future.into_future())
 }
 
 /// Polls `condition` until it holds; panics after 10 s.
