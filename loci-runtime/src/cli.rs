@@ -72,13 +72,15 @@ impl InstanceArgs {
     /// Parses the process's command line for peer `P`; `--help` describes the peer and its ties.
     pub fn parse_for<P: Peer>() -> Self {
         let spec = &P::Module::SPEC;
-        let command = clap::Command::new(P::NAME).bin_name(P::NAME.to_lowercase()).about(format!(
+        // The description goes on after the flags: deriving `Args` sets one of its own.
+        let command = Self::augment_args(clap::Command::new(P::NAME).bin_name(P::NAME.to_lowercase()));
+        let command = command.about(format!(
             "The `{}` peer of the `{}` multitier module (ties: {}).",
             P::NAME,
             spec.name,
             spec.describe_ties(P::INDEX)
         ));
-        let matches = Self::augment_args(command).get_matches();
+        let matches = command.get_matches();
         match Self::from_arg_matches(&matches) {
             Ok(args) => args,
             Err(error) => error.exit(),
@@ -129,13 +131,19 @@ pub fn run<P: Peer>() -> Result<()> {
 /// Like [`run`], with flags parsed by the caller: an executable with flags of its own
 /// flattens [`InstanceArgs`] into its clap parser and passes them here.
 pub fn run_with<P: Peer>(args: InstanceArgs) -> Result<()> {
+    run_configured::<P>(args, |builder| builder)
+}
+
+/// Like [`run_with`], with the builder adjusted by `configure` before the instance starts:
+/// an executable supplies the values its module declares without a body
+/// ([`Builder::supply`]) from flags of its own here.
+///
+/// An error is returned, not logged: `fn main() -> loci::Result<()>` prints it once, in words.
+pub fn run_configured<P: Peer>(args: InstanceArgs, configure: impl FnOnce(Builder<P>) -> Builder<P>) -> Result<()> {
     args.init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Io)?;
-    let outcome = runtime.block_on(args.builder::<P>().run());
+    let outcome = runtime.block_on(configure(args.builder::<P>()).run());
     // Blocking tasks (a `main` reading stdin, say) must not keep a finished instance alive.
     runtime.shutdown_background();
-    if let Err(error) = &outcome {
-        tracing::error!("{} \"{}\" stopped: {error}", P::NAME, args.name.as_deref().unwrap_or("-"));
-    }
     outcome
 }

@@ -52,7 +52,7 @@ pub mod spec;
 mod transport;
 pub mod wire;
 
-pub use cli::{run, run_with, InstanceArgs};
+pub use cli::{run, run_configured, run_with, InstanceArgs};
 pub use connection::dropped_occurrences;
 pub use error::{Error, RemoteError, Result};
 pub use here::{Access, All, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};

@@ -98,6 +98,24 @@ fn losing_the_registry_ends_a_node_with_a_clear_error() {
     assert!(!status.success());
     let message = alice.wait_for("lost the Registry");
     assert!(message.contains("tied to as Single"), "{message}");
+    assert!(!alice.output().contains("LostSingle"), "the error is printed in words, not as a struct");
+}
+
+#[test]
+fn a_registry_that_shuts_down_ends_its_nodes_cleanly() {
+    let creds = credentials("clean-end");
+    let (registry, addr) = registry(&creds);
+    let mut alice = node("alice", &addr, &creds);
+    alice.wait_for("joined the chat as");
+    let terminated = std::process::Command::new("kill").args(["-TERM", &registry.child.id().to_string()]).status();
+    assert!(terminated.unwrap().success());
+    let status = alice.wait_exit();
+    assert!(status.success(), "a node whose registry shut down exits with 0, got {status}");
+    let output = alice.output();
+    let ended: Vec<&str> =
+        output.lines().filter(|line| line.contains("Registry") && line.contains("shut down")).collect();
+    assert_eq!(ended.len(), 1, "one line says why the node stopped:\n{output}");
+    assert!(!output.contains("Error") && !output.contains("LostSingle"), "{output}");
 }
 
 #[test]

@@ -5,9 +5,7 @@
 //! ScalaLoci slides write them. Every client reads the game as one remote signal and draws it;
 //! clients after the first two watch.
 
-use std::sync::OnceLock;
-
-/// How a client plays; set by the client executable before it runs.
+/// How a client plays; supplied to each client instance when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// A terminal UI: arrow keys move the racket.
@@ -19,14 +17,11 @@ pub enum Mode {
     },
 }
 
-/// The mode of this client process.
-pub static MODE: OnceLock<Mode> = OnceLock::new();
-
 #[loci::multitier]
 pub mod pong {
     use std::time::Duration;
 
-    use loci::{Event, Here, Signal, Var};
+    use loci::{Event, Here, Local, Signal, Var};
     use serde::{Deserialize, Serialize};
 
     /// Runs the game for every client.
@@ -140,10 +135,14 @@ pub mod pong {
         }
     }
 
+    /// How this client plays, supplied by its executable from its command line.
+    #[on(Client)]
+    pub fn mode() -> Local<crate::Mode>;
+
     #[on(Client)]
     pub async fn main(ctx: Here<Client>) -> loci::Result<()> {
         let game = ctx.remote(game).as_local().await?;
-        match crate::MODE.get().copied().unwrap_or(crate::Mode::Terminal) {
+        match *ctx.local(mode) {
             crate::Mode::Bot { miss } => crate::bot::play(ctx.name(), game, ctx.local(racket), miss).await,
             crate::Mode::Terminal => crate::terminal::play(ctx.name(), game, ctx.local(racket)).await,
         }

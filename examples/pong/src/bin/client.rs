@@ -19,6 +19,5 @@ struct Args {
 fn main() -> loci::Result<()> {
     let args = Args::parse();
     let mode = if args.bot { pong::Mode::Bot { miss: args.miss } } else { pong::Mode::Terminal };
-    let _ = pong::MODE.set(mode);
-    loci::run_with::<pong::pong::Client>(args.loci)
+    loci::run_configured::<pong::pong::Client>(args.loci, |builder| builder.supply(pong::pong::mode, mode))
 }
