@@ -3,8 +3,8 @@
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 
 use arc_swap::ArcSwap;
 
@@ -42,9 +42,13 @@ trait Node: Send + Sync {
     fn level(&self) -> usize;
     /// Recomputes from the dependencies; `true` if the value changed.
     fn recompute(&self) -> bool;
-    /// The nodes computed from this one.
+    /// The nodes computed from this one that are still alive.
     fn dependents(&self) -> Vec<Arc<dyn Node>>;
-    fn add_dependent(&self, dependent: Arc<dyn Node>);
+    /// Registers a node computed from this one. Held weakly: a computed signal lives as long
+    /// as its handles (or its observers), not as long as its sources.
+    fn add_dependent(&self, dependent: Weak<dyn Node>);
+    /// Forgets the node at address `dependent`, which no longer reads this one.
+    fn remove_dependent(&self, dependent: usize);
     /// Runs observers and fires `changed`, after the turn.
     fn notify(&self);
 }
@@ -132,9 +136,19 @@ type SignalObserver<T> = Arc<dyn Fn(&T) + Send + Sync>;
 
 struct Core<T> {
     value: RwLock<T>,
-    level: usize,
+    /// Raised when a recomputation starts reading a deeper signal.
+    level: AtomicUsize,
     compute: Option<Box<dyn Fn() -> T + Send + Sync>>,
-    dependents: Mutex<Vec<Arc<dyn Node>>>,
+    /// What the last computation read, held strongly: sources outlive what is computed from them.
+    dependencies: Mutex<Vec<Arc<dyn Node>>>,
+    dependents: Mutex<Vec<Weak<dyn Node>>>,
+    /// This node, to register it with dependencies found by a later computation.
+    this: OnceLock<Weak<dyn Node>>,
+    /// Keeps an observed computed signal alive after its last handle is dropped, until its
+    /// observers are cancelled (or for good once its `changed` event was handed out).
+    keep_alive: Mutex<Option<Arc<dyn Node>>>,
+    /// Set once `changed` was handed out: held for good from then on.
+    pinned: std::sync::atomic::AtomicBool,
     observers: ArcSwap<Vec<(u64, SignalObserver<T>)>>,
     observer_changes: Mutex<()>,
     next_observer: AtomicU64,
@@ -143,12 +157,16 @@ struct Core<T> {
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> Node for Core<T> {
     fn level(&self) -> usize {
-        self.level
+        self.level.load(Ordering::Relaxed)
     }
 
     fn recompute(&self) -> bool {
         let Some(compute) = &self.compute else { return false };
+        // Dependencies are tracked anew on every evaluation: a signal read only on a branch
+        // taken now becomes one, and one no longer read stops triggering this node.
+        let tracking = Tracking::start();
         let next = compute();
+        self.depend_on(tracking.finish());
         let mut value = self.value.write().unwrap_or_else(PoisonError::into_inner);
         if *value == next {
             return false;
@@ -158,11 +176,22 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Node for Core<T> {
     }
 
     fn dependents(&self) -> Vec<Arc<dyn Node>> {
-        self.dependents.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        let mut dependents = self.dependents.lock().unwrap_or_else(PoisonError::into_inner);
+        dependents.retain(|dependent| dependent.strong_count() > 0);
+        dependents.iter().filter_map(Weak::upgrade).collect()
     }
 
-    fn add_dependent(&self, dependent: Arc<dyn Node>) {
-        self.dependents.lock().unwrap_or_else(PoisonError::into_inner).push(dependent);
+    fn add_dependent(&self, dependent: Weak<dyn Node>) {
+        let mut dependents = self.dependents.lock().unwrap_or_else(PoisonError::into_inner);
+        // Released dependents are dropped here too, so a source that never changes does not
+        // collect them.
+        dependents.retain(|known| known.strong_count() > 0);
+        dependents.push(dependent);
+    }
+
+    fn remove_dependent(&self, dependent: usize) {
+        let mut dependents = self.dependents.lock().unwrap_or_else(PoisonError::into_inner);
+        dependents.retain(|known| known.as_ptr() as *const () as usize != dependent);
     }
 
     fn notify(&self) {
@@ -171,6 +200,34 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Node for Core<T> {
             observer(&value);
         }
         self.changed.fire(value);
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Core<T> {
+    /// Makes `dependencies` (what the latest computation read) this node's sources: registers
+    /// with new ones, leaves old ones, and sits below the deepest of them.
+    fn depend_on(&self, dependencies: Vec<Arc<dyn Node>>) {
+        let Some(this) = self.this.get() else { return };
+        let me = this.as_ptr() as *const () as usize;
+        let mut current = self.dependencies.lock().unwrap_or_else(PoisonError::into_inner);
+        for old in current.iter().filter(|old| !dependencies.iter().any(|new| node_id(new) == node_id(old))) {
+            old.remove_dependent(me);
+        }
+        for new in dependencies.iter().filter(|new| !current.iter().any(|old| node_id(old) == node_id(new))) {
+            new.add_dependent(this.clone());
+        }
+        let level = dependencies.iter().map(|d| d.level() + 1).max().unwrap_or(0);
+        self.level.fetch_max(level, Ordering::Relaxed);
+        *current = dependencies;
+    }
+
+    /// Keeps this node alive while it is observed, even without handles.
+    fn hold(&self, held: bool) {
+        let Some(this) = self.this.get() else { return };
+        if !held && self.pinned.load(Ordering::Relaxed) {
+            return;
+        }
+        *self.keep_alive.lock().unwrap_or_else(PoisonError::into_inner) = if held { this.upgrade() } else { None };
     }
 }
 
@@ -201,9 +258,13 @@ impl<T: Send + Sync + 'static> Signal<T> {
         Signal {
             core: Arc::new(Core {
                 value: RwLock::new(value),
-                level,
+                level: AtomicUsize::new(level),
                 compute,
+                dependencies: Mutex::new(Vec::new()),
                 dependents: Mutex::new(Vec::new()),
+                this: OnceLock::new(),
+                keep_alive: Mutex::new(None),
+                pinned: std::sync::atomic::AtomicBool::new(false),
                 observers: ArcSwap::new(Arc::new(Vec::new())),
                 observer_changes: Mutex::new(()),
                 next_observer: AtomicU64::new(0),
@@ -246,12 +307,10 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
         let initial = compute();
         let dependencies = tracking.finish();
         drop(in_turn);
-        let level = dependencies.iter().map(|d| d.level() + 1).max().unwrap_or(0);
-        let signal = Self::with_core(initial, level, Some(Box::new(compute)));
+        let signal = Self::with_core(initial, 0, Some(Box::new(compute)));
         let node: Arc<dyn Node> = signal.core.clone();
-        for dependency in dependencies {
-            dependency.add_dependent(Arc::clone(&node));
-        }
+        let _ = signal.core.this.set(Arc::downgrade(&node));
+        signal.core.depend_on(dependencies);
         drop(turn);
         if outer {
             run_deferred();
@@ -289,19 +348,26 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
             let _changing = self.core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
             let observers: Vec<_> = self.core.observers.load().iter().cloned().chain([(id, observer)]).collect();
             self.core.observers.store(Arc::new(observers));
+            self.core.hold(true);
         }
         let weak = Arc::downgrade(&self.core);
         Observation::new(move || {
             if let Some(core) = weak.upgrade() {
                 let _changing = core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
                 let observers: Vec<_> = core.observers.load().iter().filter(|(o, _)| *o != id).cloned().collect();
+                let observed = !observers.is_empty();
                 core.observers.store(Arc::new(observers));
+                core.hold(observed);
             }
         })
     }
 
-    /// Fires the new value after every turn that changed this signal.
+    /// Fires the new value after every turn that changed this signal. A computed signal whose
+    /// `changed` event was handed out stays alive for good, since its observers cannot be seen.
     pub fn changed(&self) -> Event<T> {
+        let _changing = self.core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
+        self.core.pinned.store(true, Ordering::Relaxed);
+        self.core.hold(true);
         self.core.changed.clone()
     }
 
@@ -537,5 +603,56 @@ mod tests {
         let doubled = b.map(|x| x * 2);
         a.set(4);
         assert_eq!(doubled.get(), 80);
+    }
+
+    #[test]
+    fn dependencies_are_tracked_anew_on_every_evaluation() {
+        let use_b = Var::new(false);
+        let (a, b) = (Var::new(1), Var::new(10));
+        let evaluations = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&evaluations);
+        let (flag, sa, sb) = (use_b.signal(), a.signal(), b.signal());
+        let chosen = Signal::computed(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            if flag.get() {
+                sb.get()
+            } else {
+                sa.get()
+            }
+        });
+        assert_eq!(chosen.get(), 1);
+        b.set(11);
+        assert_eq!(evaluations.load(Ordering::Relaxed), 1, "`b` was not read yet, so it is no dependency");
+        use_b.set(true);
+        assert_eq!(chosen.get(), 11);
+        b.set(12);
+        assert_eq!(chosen.get(), 12, "`b`, read on the branch taken later, became a dependency");
+        let before = evaluations.load(Ordering::Relaxed);
+        a.set(2);
+        assert_eq!(evaluations.load(Ordering::Relaxed), before, "`a` is no longer read, so no longer a dependency");
+    }
+
+    #[test]
+    fn dropped_computed_signals_are_released_and_observed_ones_kept() {
+        let source = Var::new(0);
+        let dropped = source.map(|x| x + 1);
+        let weak = Arc::downgrade(&dropped.core);
+        drop(dropped);
+        assert!(weak.upgrade().is_none(), "a computed signal without handles is released");
+        source.set(1);
+        assert!(source.core.dependents.lock().unwrap().is_empty(), "its source forgot it");
+
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        let observed = source.map(|x| x * 10);
+        let observation = observed.observe(move |value| {
+            counter.store(*value as usize, Ordering::Relaxed);
+        });
+        let weak = Arc::downgrade(&observed.core);
+        drop(observed);
+        source.set(2);
+        assert_eq!(seen.load(Ordering::Relaxed), 20, "an observed signal keeps working without handles");
+        observation.cancel();
+        assert!(weak.upgrade().is_none(), "and is released when its observer is cancelled");
     }
 }
