@@ -444,7 +444,8 @@ fn main() {
 
     let reactive =
         runtime.block_on(reactive_figures(&setup, if args.quick { 20_000 } else { 200_000 }, sizes.calls_sequential));
-    report(&selected, &results, rounds, &args.json, &reactive);
+    let calls = runtime.block_on(call_figures(&setup, sizes.calls_concurrent));
+    report(&selected, &results, rounds, &args.json, &reactive, &calls);
     // Server threads run until the process exits.
     std::process::exit(0);
 }
@@ -532,12 +533,46 @@ fn target(name: &str, m: &Measurement) -> Option<(String, f64, bool)> {
     }
 }
 
+/// Figures of the call forms, loci only: one-way calls against calls, and a placed function
+/// called on its own peer.
+struct CallFigures {
+    tell_rate: f64,
+    call_rate_64: f64,
+    local_call_ns: f64,
+}
+
+async fn call_figures(setup: &Setup<'_>, n: usize) -> CallFigures {
+    let spoke = setup.spoke.here();
+    let payload = setup.payload;
+    // One-way calls need no reply; the call after them is answered once they were all served
+    // (frames of a connection are served in order), so the time covers their delivery.
+    let started = Instant::now();
+    for _ in 0..n {
+        spoke.remote(hub_echo).tell(payload).await.unwrap();
+    }
+    assert_eq!(spoke.remote(hub_echo).call(payload).await.unwrap(), payload);
+    let tell_rate = n as f64 / started.elapsed().as_secs_f64();
+    let (_, wall) = concurrent(n, || async {
+        assert_eq!(spoke.remote(hub_echo).call(payload).await.unwrap(), payload);
+    })
+    .await;
+    let call_rate_64 = n as f64 / wall.as_secs_f64();
+    let hub = &setup.hub.here;
+    let started = Instant::now();
+    for _ in 0..n {
+        assert_eq!(hub.local(hub_echo).call(payload).await, payload);
+    }
+    let local_call_ns = started.elapsed().as_nanos() as f64 / n as f64;
+    CallFigures { tell_rate, call_rate_64, local_call_ns }
+}
+
 fn report(
     selected: &[usize],
     results: &[Measurement],
     rounds: usize,
     json: &std::path::Path,
     reactive: &ReactiveFigures,
+    calls: &CallFigures,
 ) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -597,7 +632,20 @@ fn report(
         "remote_signal_p99_us": micros(reactive.signal_p99),
         "remote_call_p50_us": micros(reactive.call_p50),
     });
-    let document = serde_json::json!({ "date": date, "rounds": rounds, "cores": cores, "cpu": cpu, "results": rows, "signals": signals });
+    println!(
+        "calls: one-way {} against {} for calls 64 in flight ({:.2}×); a placed function called locally takes {:.0} ns (no network)",
+        rate(calls.tell_rate),
+        rate(calls.call_rate_64),
+        calls.tell_rate / calls.call_rate_64,
+        calls.local_call_ns
+    );
+    let call_forms = serde_json::json!({
+        "one_way_rate_per_s": calls.tell_rate,
+        "call_rate_64_in_flight_per_s": calls.call_rate_64,
+        "one_way_over_call": calls.tell_rate / calls.call_rate_64,
+        "local_call_ns": calls.local_call_ns,
+    });
+    let document = serde_json::json!({ "date": date, "rounds": rounds, "cores": cores, "cpu": cpu, "results": rows, "signals": signals, "calls": call_forms });
     if let Some(dir) = json.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
