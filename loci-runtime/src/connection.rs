@@ -19,10 +19,18 @@ use crate::placement::{EventSink, Peer};
 use crate::remote::RemoteInfo;
 use crate::wire::{self, decode_frame, encode_frame, Failure, Header, Hello, Refusal, ReplyStatus};
 
-/// QUIC application close codes.
+/// QUIC application close codes. 0 is also what quinn sends for a connection that is simply
+/// dropped, so a deliberate end of the instance has codes of its own.
 pub(crate) const CLOSE_SHUTDOWN: u32 = 0;
 const CLOSE_REFUSED: u32 = 1;
 const CLOSE_PROTOCOL: u32 = 2;
+/// The instance shut down on purpose (its `main` returned, or it was asked to stop).
+pub(crate) const CLOSE_ENDED: u32 = 3;
+/// The instance stopped because of a failure (its `main` failed, or it lost a `Single` remote).
+pub(crate) const CLOSE_FAILED: u32 = 4;
+
+/// How long a reader whose stream ended waits for the close that says why.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,6 +59,8 @@ fn describe_close(error: &quinn::ConnectionError) -> String {
             match close.error_code.into_inner() {
                 code if code == u64::from(CLOSE_REFUSED) => format!("refused: {reason}"),
                 code if code == u64::from(CLOSE_PROTOCOL) => format!("protocol violation: {reason}"),
+                code if code == u64::from(CLOSE_ENDED) => "shut down".to_owned(),
+                code if code == u64::from(CLOSE_FAILED) => format!("stopped after a failure: {reason}"),
                 _ if reason.is_empty() => "closed by the remote".to_owned(),
                 _ => format!("closed by the remote: {reason}"),
             }
@@ -76,7 +86,7 @@ fn tls_failure(error: &quinn::ConnectionError) -> String {
 
 /// Whether the remote closed the connection because it shut down on purpose.
 fn is_shutdown(error: &quinn::ConnectionError) -> bool {
-    matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_SHUTDOWN))
+    matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_ENDED))
 }
 
 fn is_refusal(error: &quinn::ConnectionError) -> bool {
@@ -286,10 +296,15 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 return violation(format!("oversized frame (limit {} bytes)", here.core.max_frame));
             }
             Some(Err(_)) | None => {
-                // A remote finishes its stream only when it shuts down.
-                let ended = match quic.close_reason() {
-                    None => ("the remote finished its stream".to_owned(), true),
+                // The stream ends before the close that says why arrives: wait for it, so that
+                // only a deliberate shutdown counts as one.
+                let closed = match quic.close_reason() {
+                    Some(error) => Some(error),
+                    None => tokio::time::timeout(CLOSE_GRACE, quic.closed()).await.ok(),
+                };
+                let ended = match closed {
                     Some(error) => (describe_close(&error), is_shutdown(&error)),
+                    None => ("the remote finished its stream without closing".to_owned(), false),
                 };
                 quic.close(CLOSE_SHUTDOWN.into(), b"stream ended");
                 return ended;
@@ -417,9 +432,14 @@ fn serve_tell<P: Peer>(
     requester: &crate::placement::Requester,
 ) {
     let item_name = here.core.spec.item_name(item);
+    let failed = Arc::clone(&connection.failed_tells);
+    // A remote decides how many of its one-way calls fail: log at powers of two, not each.
     let report = move |remote: &RemoteInfo, outcome: Result<Vec<u8>, Failure>| {
         if let Err(failure) = outcome {
-            tracing::warn!(%remote, item = item_name, ?failure, "a one-way call failed");
+            let count = failed.fetch_add(1, Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
+                tracing::warn!(%remote, item = item_name, ?failure, failed = count, "one-way calls from this remote failed");
+            }
         }
     };
     let mut pending = match P::__serve_call(here, item, args, requester) {

@@ -55,6 +55,8 @@ pub(crate) struct Connection {
     pub(crate) served: Mutex<HashMap<ItemId, Observation>>,
     /// Calls from the remote being served at once; the reader waits when none is left.
     pub(crate) calls_in_flight: Arc<tokio::sync::Semaphore>,
+    /// One-way calls from the remote that failed here, for rate-limited warnings.
+    pub(crate) failed_tells: Arc<AtomicU64>,
     /// The runtime the connection's tasks run on, for work started from other threads.
     pub(crate) runtime: tokio::runtime::Handle,
 }
@@ -82,6 +84,7 @@ impl Connection {
             routes_version: AtomicU64::new(0),
             served: Mutex::new(HashMap::new()),
             calls_in_flight: Arc::new(tokio::sync::Semaphore::new(CALLS_IN_FLIGHT)),
+            failed_tells: Arc::new(AtomicU64::new(0)),
             runtime: tokio::runtime::Handle::current(),
         }
     }
@@ -183,6 +186,28 @@ impl Connection {
             // Never lose a subscription: wait for room on the connection's runtime.
             let out = Arc::clone(&self.out);
             self.runtime.spawn(async move { out.push(&Header::Subscribe { item }, &[]).await });
+        }
+    }
+
+    /// Removes route `route_id` of `item`; unsubscribes when it was the item's last route.
+    pub fn remove_route(&self, route_id: u64, item: ItemId) {
+        let last = {
+            let mut current = lock(&self.routes);
+            let index = usize::from(item);
+            let Some(existing) = current.get(index) else { return };
+            if !existing.iter().any(|(id, _)| *id == route_id) {
+                return;
+            }
+            let mut routes = Vec::clone(&current);
+            routes[index] = existing.iter().filter(|(id, _)| *id != route_id).cloned().collect();
+            let last = routes[index].is_empty();
+            *current = Arc::new(routes);
+            self.routes_version.fetch_add(1, Ordering::Release);
+            last
+        };
+        if last && self.out.try_push(&Header::Unsubscribe { item }, &[]) == Push::Full {
+            let out = Arc::clone(&self.out);
+            self.runtime.spawn(async move { out.push(&Header::Unsubscribe { item }, &[]).await });
         }
     }
 

@@ -301,10 +301,31 @@ async fn follow_signal<V: PlacedSignal>(
         }
         Ok(())
     });
-    connection.add_route(here.core.next_route_id(), V::ID, route, true);
+    let route_id = here.core.next_route_id();
+    connection.add_route(route_id, V::ID, route, true);
     // Holding the connection would keep the route (and so this wait) alive after a disconnect.
+    let mut abandoned = AbandonedRoute { connection: Arc::downgrade(&connection), route_id, item: V::ID, armed: true };
     drop(connection);
-    first_rx.await.ok()
+    let first = first_rx.await.ok();
+    abandoned.armed = first.is_none();
+    first
+}
+
+/// Removes a signal's route when the wait for its first value ends without one (a timeout,
+/// a dropped future), so retries do not pile up routes the remote keeps feeding.
+struct AbandonedRoute {
+    connection: std::sync::Weak<crate::core::Connection>,
+    route_id: u64,
+    item: crate::wire::ItemId,
+    armed: bool,
+}
+
+impl Drop for AbandonedRoute {
+    fn drop(&mut self) {
+        if let (true, Some(connection)) = (self.armed, self.connection.upgrade()) {
+            connection.remove_route(self.route_id, self.item);
+        }
+    }
 }
 
 fn encode_args<V: PlacedFunction>(args: &V::Args) -> Result<Bytes, RemoteError> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{self, DialError, CLOSE_SHUTDOWN};
+use crate::connection::{self, DialError, CLOSE_ENDED, CLOSE_FAILED};
 use crate::core::{Core, Stop};
 use crate::error::{Error, Result};
 use crate::here::Here;
@@ -402,19 +402,27 @@ impl<P: Peer> Running<P> {
                 () = termination() => Ok(()),
             },
         };
-        self.shutdown().await;
+        self.close(outcome.is_ok()).await;
         outcome
     }
 
-    /// Closes every connection (remotes see a clean close) and the endpoint.
+    /// Closes every connection and the endpoint. Remotes see a deliberate shutdown: those tied
+    /// to this instance as `Single` end without error.
     pub async fn shutdown(self) {
+        self.close(true).await;
+    }
+
+    /// Closes every connection and the endpoint; `clean` tells remotes whether this was a
+    /// deliberate shutdown or the end after a failure.
+    async fn close(self, clean: bool) {
         if let Some(task) = &self.accept_task {
             task.abort();
         }
         for connection in self.here.core.all_connections() {
             self.here.core.unregister(&connection, "shut down locally", true);
         }
-        self.endpoint.close(CLOSE_SHUTDOWN.into(), b"shutdown");
+        let (code, reason): (u32, &[u8]) = if clean { (CLOSE_ENDED, b"shut down") } else { (CLOSE_FAILED, b"failed") };
+        self.endpoint.close(code.into(), reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 }

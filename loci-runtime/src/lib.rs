@@ -80,6 +80,12 @@ mod guide {
     struct PlacedItems;
     #[doc = include_str!("../../docs/reference/remote-access.md")]
     struct RemoteAccess;
+    #[doc = include_str!("../../docs/reference/local-state.md")]
+    struct LocalState;
+    #[doc = include_str!("../../docs/reference/calls.md")]
+    struct Calls;
+    #[doc = include_str!("../../docs/scalaloci.md")]
+    struct ComparedWithScalaLoci;
     #[doc = include_str!("../../docs/reference/topology.md")]
     struct Topology;
     #[doc = include_str!("../../docs/reference/instances.md")]

@@ -49,6 +49,8 @@ trait Node: Send + Sync {
     fn add_dependent(&self, dependent: Weak<dyn Node>);
     /// Forgets the node at address `dependent`, which no longer reads this one.
     fn remove_dependent(&self, dependent: usize);
+    /// Places this node at `level` at least, and the nodes computed from it below it.
+    fn raise_level(&self, level: usize);
     /// Runs observers and fires `changed`, after the turn.
     fn notify(&self);
 }
@@ -98,30 +100,47 @@ fn run_deferred() {
 }
 
 /// Propagates a change of `source` (already written) to everything that depends on it: each
-/// dependent is recomputed once, after all of its own dependencies, in level order. Observers
-/// run only when every value is updated.
+/// dependent is recomputed after all of its own dependencies, in level order. Observers run
+/// only when every value is updated.
+///
+/// In a graph whose dependencies do not change, every node is recomputed once. A computation
+/// that starts reading a deeper signal rises in level; it is then queued again at its new
+/// level, so it reads that signal only once it is up to date.
 fn propagate(turn: MutexGuard<'static, ()>, source: Arc<dyn Node>) {
     let in_turn = InTurn::enter();
     let mut changed = vec![Arc::clone(&source)];
     let mut queue: BinaryHeap<(Reverse<usize>, Reverse<u64>, usize)> = BinaryHeap::new();
     let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+    // Nodes waiting in the queue; one leaves this set when it is taken off the queue, so a
+    // later change of one of its dependencies can queue it again.
     let mut queued = HashSet::new();
-    let mut enqueue = |node: Arc<dyn Node>, queue: &mut BinaryHeap<_>, nodes: &mut Vec<Arc<dyn Node>>| {
+    let enqueue = |node: Arc<dyn Node>,
+                       queue: &mut BinaryHeap<_>,
+                       nodes: &mut Vec<Arc<dyn Node>>,
+                       queued: &mut HashSet<usize>| {
         if queued.insert(node_id(&node)) {
             queue.push((Reverse(node.level()), Reverse(nodes.len() as u64), nodes.len()));
             nodes.push(node);
         }
     };
     for dependent in source.dependents() {
-        enqueue(dependent, &mut queue, &mut nodes);
+        enqueue(dependent, &mut queue, &mut nodes, &mut queued);
     }
-    while let Some((_, _, index)) = queue.pop() {
+    while let Some((Reverse(level), _, index)) = queue.pop() {
         let node = Arc::clone(&nodes[index]);
-        if node.recompute() {
+        queued.remove(&node_id(&node));
+        let value_changed = node.recompute();
+        if node.level() > level {
+            // It read something deeper than it was placed: compute it again after that.
+            enqueue(Arc::clone(&node), &mut queue, &mut nodes, &mut queued);
+        }
+        if value_changed {
             for dependent in node.dependents() {
-                enqueue(dependent, &mut queue, &mut nodes);
+                enqueue(dependent, &mut queue, &mut nodes, &mut queued);
             }
-            changed.push(node);
+            if !changed.iter().any(|known| node_id(known) == node_id(&node)) {
+                changed.push(node);
+            }
         }
     }
     drop(in_turn);
@@ -194,6 +213,15 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Node for Core<T> {
         dependents.retain(|known| known.as_ptr() as *const () as usize != dependent);
     }
 
+    fn raise_level(&self, level: usize) {
+        if self.level.fetch_max(level, Ordering::Relaxed) < level {
+            // The graph is acyclic, so this ends at its leaves.
+            for dependent in self.dependents() {
+                dependent.raise_level(level + 1);
+            }
+        }
+    }
+
     fn notify(&self) {
         let value = self.value.read().unwrap_or_else(PoisonError::into_inner).clone();
         for (_, observer) in self.observers.load().iter() {
@@ -217,8 +245,9 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Core<T> {
             new.add_dependent(this.clone());
         }
         let level = dependencies.iter().map(|d| d.level() + 1).max().unwrap_or(0);
-        self.level.fetch_max(level, Ordering::Relaxed);
         *current = dependencies;
+        drop(current);
+        self.raise_level(level);
     }
 
     /// Keeps this node alive while it is observed, even without handles.
@@ -654,5 +683,39 @@ mod tests {
         assert_eq!(seen.load(Ordering::Relaxed), 20, "an observed signal keeps working without handles");
         observation.cancel();
         assert!(weak.upgrade().is_none(), "and is released when its observer is cancelled");
+    }
+
+    #[test]
+    fn a_computation_that_starts_reading_a_deeper_signal_reads_it_up_to_date() {
+        let a = Var::new(1);
+        let sa = a.signal();
+        let d1 = sa.map(|x| x + 1);
+        let d2 = d1.map(|x| x + 1);
+        let (gate, deep) = (a.signal(), d2.clone());
+        let n = Signal::computed(move || if gate.get() > 5 { deep.get() } else { 0 });
+        assert_eq!(n.get(), 0);
+        a.set(10);
+        assert_eq!(n.get(), 12, "read `d2` after it was recomputed in the same turn");
+        a.set(20);
+        assert_eq!(n.get(), 22);
+    }
+
+    #[test]
+    fn nodes_below_a_risen_node_rise_with_it() {
+        let a = Var::new(1);
+        let switch = Var::new(false);
+        let d1 = a.signal().map(|x| x + 1);
+        let d2 = d1.map(|x| x + 1);
+        let (s, sa, deep) = (switch.signal(), a.signal(), d2.clone());
+        // `n` equals `a` either way at the switch, so `m` is not recomputed then.
+        let n = Signal::computed(move || if s.get() { deep.get() - 2 } else { sa.get() });
+        let (sn, sa) = (n.clone(), a.signal());
+        let m = Signal::computed(move || sn.get() * 100 + sa.get());
+        assert_eq!(m.get(), 101);
+        switch.set(true);
+        assert_eq!(m.get(), 101);
+        a.set(10);
+        assert_eq!(n.get(), 10);
+        assert_eq!(m.get(), 1010);
     }
 }
