@@ -106,6 +106,9 @@ impl<P: Peer> Here<P> {
     }
 }
 
+/// The answer of a remote access, to `.await`: the value, or why there is none.
+pub type Answer<'a, T> = BoxFuture<'a, Result<T, RemoteError>>;
+
 /// Remote access to placed item `V` from peer `P`, over a tie of multiplicity `M`.
 ///
 /// Created by [`Here::remote`]. `K` is the item's kind (event or function).
@@ -219,7 +222,7 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
     /// skip intermediate values, never the latest.
     // Not an `async fn`: its future type does not carry the `AsLocal` bound, so a misuse over
     // a `Multiple` tie is reported once, at the call, not again at `.await`.
-    pub fn as_local(self) -> BoxFuture<'a, Result<M::Out<Signal<V::Item>>, RemoteError>>
+    pub fn as_local(self) -> Answer<'a, M::Out<Signal<V::Item>>>
     where
         M: AsLocal<P, V::Peer>,
     {
@@ -368,7 +371,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     /// it, and its answer is dropped when it arrives.
     // Not an `async fn`: its future type does not carry the `AsLocal` bound, so a misuse over
     // a `Multiple` tie is reported once, at the call, not again at `.await` and `?`.
-    pub fn call(self, args: V::Args) -> BoxFuture<'a, Result<M::Out<V::Output>, RemoteError>>
+    pub fn call(self, args: V::Args) -> Answer<'a, M::Out<V::Output>>
     where
         M: AsLocal<P, V::Peer>,
     {
@@ -392,7 +395,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     ///
     /// # Cancel safety
     /// Dropping the future before it completes may or may not have queued the call.
-    pub fn tell(self, args: V::Args) -> BoxFuture<'a, Result<(), RemoteError>>
+    pub fn tell(self, args: V::Args) -> Answer<'a, ()>
     where
         M: AsLocal<P, V::Peer>,
     {
@@ -410,7 +413,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     ///
     /// # Cancel safety
     /// As for [`Access::call`].
-    pub fn as_local(self) -> BoxFuture<'a, Result<M::Out<V::Output>, RemoteError>>
+    pub fn as_local(self) -> Answer<'a, M::Out<V::Output>>
     where
         V: PlacedFunction<Args = ()>,
         M: AsLocal<P, V::Peer>,

@@ -55,7 +55,9 @@ pub mod wire;
 pub use cli::{run, run_configured, run_with, InstanceArgs};
 pub use connection::dropped_occurrences;
 pub use error::{Error, RemoteError, Result};
-pub use here::{Access, All, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected};
+pub use here::{
+    Access, All, Answer, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected,
+};
 pub use instance::{Builder, Instance, Running};
 pub use local::Local;
 pub use loci_macros::multitier;

@@ -115,9 +115,9 @@ fn propagate(turn: MutexGuard<'static, ()>, source: Arc<dyn Node>) {
     // later change of one of its dependencies can queue it again.
     let mut queued = HashSet::new();
     let enqueue = |node: Arc<dyn Node>,
-                       queue: &mut BinaryHeap<_>,
-                       nodes: &mut Vec<Arc<dyn Node>>,
-                       queued: &mut HashSet<usize>| {
+                   queue: &mut BinaryHeap<_>,
+                   nodes: &mut Vec<Arc<dyn Node>>,
+                   queued: &mut HashSet<usize>| {
         if queued.insert(node_id(&node)) {
             queue.push((Reverse(node.level()), Reverse(nodes.len() as u64), nodes.len()));
             nodes.push(node);
