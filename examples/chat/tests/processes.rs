@@ -119,6 +119,16 @@ fn a_registry_that_shuts_down_ends_its_nodes_cleanly() {
 }
 
 #[test]
+fn help_starts_with_the_peer_and_its_ties() {
+    let help = std::process::Command::new(NODE).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(first, "The `Node` peer of the `chat` multitier module (ties: Registry (Single)).");
+    assert!(text.contains("--call-timeout-ms"), "{text}");
+}
+
+#[test]
 fn node_without_the_cluster_credentials_is_refused() {
     let creds = credentials("refuse");
     let (registry, addr) = registry(&creds);
