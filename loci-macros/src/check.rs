@@ -14,6 +14,66 @@ pub fn module(errors: &Errors, model: &Model) {
     placements(errors, model);
     mains(errors, model);
     bodies(errors, model);
+    lifted(errors, model);
+}
+
+/// The first use of each name, so that a variable used three times is reported once.
+fn first_uses(uses: &[Ident]) -> Vec<&Ident> {
+    let mut seen: Vec<&Ident> = Vec::new();
+    for ident in uses {
+        if !seen.iter().any(|known| *known == ident) {
+            seen.push(ident);
+        }
+    }
+    seen
+}
+
+/// The name of the first parameter of a function (a lifted block's context).
+fn first_param(func: &syn::ItemFn) -> Option<Ident> {
+    match func.sig.inputs.first()? {
+        syn::FnArg::Typed(arg) => match &*arg.pat {
+            syn::Pat::Ident(name) => Some(name.ident.clone()),
+            _ => None,
+        },
+        syn::FnArg::Receiver(_) => None,
+    }
+}
+
+/// Remote blocks and spores use only what they capture: the code around them runs elsewhere.
+fn lifted(errors: &Errors, model: &Model) {
+    for site in &model.blocks {
+        let block = &model.items[site.item];
+        let (owner, caller, target) = (&site.owner, &site.caller, &block.peer);
+        for ident in first_uses(&site.outside.uncaptured) {
+            errors.spanned(
+                ident,
+                format!("`{ident}` is a local variable of `{owner}`, which runs on `{caller}`, but this block runs on a `{target}`: add it to the captures, `capture({ident})`, so that its value travels with the block"),
+            );
+        }
+        let own = first_param(&block.func).map_or_else(|| "its own context".to_owned(), |name| format!("`{name}`"));
+        for ident in first_uses(&site.outside.context) {
+            errors.spanned(
+                ident,
+                format!("`{ident}` is the context of `{caller}`, where `{owner}` runs, but this block runs on a `{target}`: use the block's own context, {own}"),
+            );
+        }
+    }
+    for spore in &model.spores {
+        let owner = &spore.owner;
+        for ident in first_uses(&spore.outside.uncaptured) {
+            errors.spanned(
+                ident,
+                format!("`{ident}` is a local variable of `{owner}`, and a spore carries only what it captures: add it to the captures, `capture({ident})`"),
+            );
+        }
+        let caller = spore.outside.context_peer.as_ref().map_or_else(String::new, |peer| format!(" of `{peer}`"));
+        for ident in first_uses(&spore.outside.context) {
+            errors.spanned(
+                ident,
+                format!("`{ident}` is the context{caller} where `{owner}` runs, but a spore runs wherever it is applied: give the spore a context parameter, `|ctx: &Here<Peer>, input: In|`, and use that"),
+            );
+        }
+    }
 }
 
 fn peer_list(model: &Model) -> String {
@@ -69,8 +129,8 @@ fn is_peer(model: &Model, ident: &Ident) -> bool {
 
 fn names(errors: &Errors, model: &Model) {
     let mut seen: HashMap<String, &str> = HashMap::new();
-    let declared =
-        model.peers.iter().map(|p| (p.ident(), "peer")).chain(model.items.iter().map(|i| (i.ident(), "placed item")));
+    let written = model.items.iter().filter(|item| item.is_written());
+    let declared = model.peers.iter().map(|p| (p.ident(), "peer")).chain(written.map(|i| (i.ident(), "placed item")));
     for (ident, what) in declared {
         let name = ident.to_string();
         if name.starts_with("__Loci") || name.starts_with("__loci") {
@@ -193,10 +253,18 @@ fn mains(errors: &Errors, model: &Model) {
 }
 
 fn bodies(errors: &Errors, model: &Model) {
+    // A lifted block is reported as part of the function it is written in.
+    let owner_of = |index: usize| {
+        model.blocks.iter().find(|site| site.item == index).map_or(model.items[index].ident(), |site| &site.owner)
+    };
+    let spores =
+        model.spores.iter().filter_map(|spore| spore.peer.as_ref().map(|peer| (peer, &spore.owner, &spore.func.block)));
     let bodies = model
         .items
         .iter()
-        .map(|item| (&item.peer, item.ident(), &item.func.block))
+        .enumerate()
+        .map(|(index, item)| (&item.peer, owner_of(index), &item.func.block))
+        .chain(spores)
         .chain(model.mains.iter().map(|main| (&main.peer, &main.func.sig.ident, &main.func.block)));
     // Plain helpers that take `&Here<P>` run on `P` as well.
     let helpers: Vec<(Ident, &syn::ItemFn)> = model

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemMod};
 
-use crate::model::{Kind, Main, Model, Multiplicity, Placed};
+use crate::model::{Capture, Kind, Main, Model, Multiplicity, Placed, Spore};
 
 fn body_ident(name: &Ident) -> Ident {
     format_ident!("__loci_body_{}", name)
@@ -57,6 +57,15 @@ pub fn module(model: &Model) -> TokenStream {
         })
     });
     let spec = module_spec(model);
+    let spore_bodies = model.spores.iter().map(|spore| {
+        let func = &spore.func;
+        quote!(#[doc(hidden)] #func)
+    });
+    let spore_markers = model.spores.iter().map(|spore| {
+        let name = &spore.func.sig.ident;
+        quote!(#[allow(non_camel_case_types)] #[derive(Debug, Clone, Copy)] pub struct #name;)
+    });
+    let spore_impls = model.spores.iter().map(spore_impl);
     quote! {
         #(#attrs)*
         #vis mod #ident {
@@ -68,7 +77,14 @@ pub fn module(model: &Model) -> TokenStream {
             pub mod __loci_item {
                 #(#handle_types)*
             }
+            /// The types naming the module's spores.
+            #[doc(hidden)]
+            pub mod __loci_spore {
+                #(#spore_markers)*
+            }
             #(#bodies)*
+            #(#spore_bodies)*
+            #(#spore_impls)*
             #(#mains)*
 
             /// The module's peers, ties and placed items, as the runtime sees them.
@@ -97,7 +113,7 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let docs = item.func.attrs.iter().filter(|attr| attr.path().is_ident("doc"));
     let peer = &item.peer;
     let id = model.items.iter().position(|i| i.ident() == name).unwrap_or(0) as u16;
-    let name_str = name.to_string();
+    let name_str = item.label();
     let output = &item.output;
     let (kind, kind_impl) = match &item.kind {
         Kind::Event { item: event_item } => (
@@ -132,6 +148,19 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
         Kind::Local { item: local_item, supplied } => {
             let supplied = supplied.then(|| quote!(impl ::loci::Supplied for #ty { type Item = #local_item; }));
             (quote!(::loci::LocalKind), quote!(#supplied))
+        }
+        Kind::Block { captures } => {
+            let captures = capture_impls(&ty, captures);
+            (
+                quote!(::loci::FunctionKind),
+                quote! {
+                    impl ::loci::PlacedFunction for #ty {
+                        type Args = ::loci::__private::Captured;
+                        type Output = #output;
+                    }
+                    #captures
+                },
+            )
         }
     };
     let local = local_access(item);
@@ -173,10 +202,92 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     }
 }
 
+/// The descriptor of a spore: its target peer, input, output and captures, each spanned at
+/// the user's code.
+fn spore_impl(spore: &Spore) -> TokenStream {
+    let name = &spore.func.sig.ident;
+    let marker = quote!(__loci_spore::#name);
+    let target = spore.peer.as_ref().map_or_else(|| quote!(::loci::Anywhere), |peer| quote!(#peer));
+    let (input, output, id) = (&spore.input, &spore.output, spore.id);
+    let input = quote_spanned!(input.span()=> #input);
+    let output = quote_spanned!(output.span()=> #output);
+    let captures = capture_impls(&marker, &spore.captures);
+    quote! {
+        impl ::loci::__private::SporeFn for #marker {
+            type Module = __LociModule;
+            type Target = #target;
+            type Input = #input;
+            type Output = #output;
+            const ID: u16 = #id;
+        }
+        #captures
+    }
+}
+
+/// The arms of a peer's spore dispatch: the spores written for it, and those for any peer.
+fn spore_arms(model: &Model, peer: &Ident) -> Vec<TokenStream> {
+    model
+        .spores
+        .iter()
+        .filter(|spore| spore.peer.as_ref().is_none_or(|p| p == peer))
+        .map(|spore| {
+            let name = &spore.func.sig.ident;
+            let marker = quote!(__loci_spore::#name);
+            let id = spore.id;
+            let codec = quote!(|error| ::loci::__private::SporeFailure::Codec(error.to_string()));
+            let (takes, names) = take_captures(&marker, &spore.captures, codec.clone());
+            let ctx = spore.context.as_ref().map(|context| {
+                if context.by_ref {
+                    quote!(__ctx,)
+                } else {
+                    quote!(::core::clone::Clone::clone(__ctx),)
+                }
+            });
+            quote! {
+                #id => {
+                    let mut __captured: &[u8] = __captures;
+                    #takes
+                    let __in = ::loci::__private::take::<<#marker as ::loci::__private::SporeFn>::Input>(&mut { __input })
+                        .map_err(#codec)?;
+                    let __out = #name(#ctx #(#names,)* __in);
+                    ::loci::__private::encode(&__out).map_err(#codec)
+                }
+            }
+        })
+        .collect()
+}
+
+/// `impl Capture<N> for Marker { type Type = T; }` for each capture: one impl per capture, so
+/// that a capture that cannot travel is reported once, at the capture.
+fn capture_impls(marker: &TokenStream, captures: &[Capture]) -> TokenStream {
+    let impls = captures.iter().enumerate().map(|(index, capture)| {
+        let ty = &capture.ty;
+        quote_spanned! {capture.ident.span()=>
+            impl ::loci::__private::Capture<#index> for #marker {
+                type Type = #ty;
+            }
+        }
+    });
+    quote!(#(#impls)*)
+}
+
+/// Decodes the captures of a lifted block or spore from `__captured` (a byte slice) into
+/// `__c0, __c1, ..`, each as its `Capture<N>` type.
+fn take_captures(marker: &TokenStream, captures: &[Capture], failure: TokenStream) -> (TokenStream, Vec<Ident>) {
+    let names: Vec<Ident> = (0..captures.len()).map(|index| format_ident!("__c{}", index)).collect();
+    let takes = names.iter().enumerate().map(|(index, name)| {
+        quote! {
+            let #name = ::loci::__private::take::<<#marker as ::loci::__private::Capture<#index>>::Type>(&mut __captured)
+                .map_err(#failure)?;
+        }
+    });
+    (quote!(#(#takes)*), names)
+}
+
 /// What `ctx.local(item)` gives on the item's own peer: the instance's value, or a local call
-/// of a function. Items that depend on the requesting remote have no local form.
+/// of a function. Items that depend on the requesting remote, and lifted blocks, have none.
 fn local_access(item: &Placed) -> Option<TokenStream> {
-    if item.requester.is_some() {
+    if item.requester.is_some() || matches!(item.kind, Kind::Block { .. }) {
         return None;
     }
     let ty = handle_type(item);
@@ -199,6 +310,7 @@ fn local_access(item: &Placed) -> Option<TokenStream> {
     Some(match &item.kind {
         Kind::Event { .. } | Kind::Signal { .. } | Kind::Local { .. } => value(quote!(#output)),
         Kind::Once => value(quote!(::std::sync::Arc<#output>)),
+        Kind::Block { .. } => return None,
         Kind::Function => {
             let body = body_ident(item.ident());
             let args: Vec<Ident> = (0..item.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
@@ -331,8 +443,32 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
                 ::core::option::Option::Some(#serve)
             })
         });
-    let call_arms = placed.iter().filter(|(_, item)| matches!(item.kind, Kind::Function | Kind::Once)).map(|(id, item)| {
+    let call_arms = placed
+        .iter()
+        .filter(|(_, item)| matches!(item.kind, Kind::Function | Kind::Once | Kind::Block { .. }))
+        .map(|(id, item)| {
         let handle = handle_type(item);
+        if let Kind::Block { captures } = &item.kind {
+            let body = body_ident(item.ident());
+            let (takes, names) = take_captures(
+                &handle,
+                captures,
+                quote!(|error| ::loci::__private::Failure::BadArguments(error.to_string())),
+            );
+            let call = quote!(#body(&__ctx, #(#names),*));
+            let call = if item.is_async() { quote!(#call.await) } else { call };
+            return quote! {
+                #id => {
+                    let mut __captured: &[u8] = &__args;
+                    #takes
+                    let __ctx = ::core::clone::Clone::clone(__ctx);
+                    ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                        let __output = #call;
+                        <#handle as ::loci::PlacedFunction>::__encode_output(&__output)
+                    }))
+                }
+            };
+        }
         if let Kind::Once = item.kind {
             return quote! {
                 #id => {
@@ -372,6 +508,7 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
             }
         }
     });
+    let spore_arms = spore_arms(model, peer);
     let main = model.mains.iter().find(|main| &main.peer == peer).map_or_else(
         || quote!(::core::option::Option::None),
         |main| {
@@ -424,6 +561,19 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
                 }
             }
 
+            #[allow(unused_variables, unused_mut, unreachable_code)]
+            fn __apply_spore(
+                __ctx: &::loci::Here<Self>,
+                __spore: u16,
+                __captures: &[u8],
+                __input: &[u8],
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, ::loci::__private::SporeFailure> {
+                match __spore {
+                    #(#spore_arms)*
+                    _ => ::core::result::Result::Err(::loci::__private::SporeFailure::NotHere),
+                }
+            }
+
             #[allow(unused_variables)]
             fn __main(__ctx: ::loci::Here<Self>) -> ::core::option::Option<::loci::__private::BoxFuture<'static, ::loci::Result<()>>> {
                 #main
@@ -444,6 +594,8 @@ fn fingerprint(model: &Model) -> [u8; 16] {
     }
     for item in &model.items {
         let mut params: Vec<String> = item.params.iter().map(|(_, ty)| ty.to_token_stream().to_string()).collect();
+        // A lifted block is named by where it is written, its signature by its captures.
+        let item_name = item.label();
         if let Some(requester) = &item.requester {
             params.push(format!("per {}", requester.peer));
         }
@@ -454,13 +606,25 @@ fn fingerprint(model: &Model) -> [u8; 16] {
             Kind::Local { supplied: false, .. } => "local",
             Kind::Local { supplied: true, .. } => "supplied",
             Kind::Once => "once",
+            Kind::Block { .. } => "block",
         };
         canonical += &format!(
             "{kind} {} on {} ({}) -> {}\n",
-            item.ident(),
+            item_name,
             item.peer,
             params.join(", "),
             item.output.to_token_stream()
+        );
+    }
+    for spore in &model.spores {
+        let captures: Vec<String> = spore.captures.iter().map(|c| c.ty.to_token_stream().to_string()).collect();
+        let peer = spore.peer.as_ref().map_or_else(|| "any".to_owned(), ToString::to_string);
+        canonical += &format!(
+            "spore {} on {peer} ({}) {} -> {}\n",
+            spore.id,
+            captures.join(", "),
+            spore.input.to_token_stream(),
+            spore.output.to_token_stream()
         );
     }
     // Types defined in the module travel too: a changed field must change the fingerprint.
@@ -488,13 +652,14 @@ fn module_spec(model: &Model) -> TokenStream {
         quote!(::loci::__private::PeerSpec { name: #name, ties: &[#(#ties),*] })
     });
     let items = model.items.iter().map(|item| {
-        let name = item.ident().to_string();
+        let name = item.label();
         let peer = peer_index(model, &item.peer);
         let (kind, supplied) = match item.kind {
             Kind::Event { .. } => (quote!(Event), false),
             Kind::Signal { .. } => (quote!(Signal), false),
             Kind::Function => (quote!(Function), false),
             Kind::Once => (quote!(Once), false),
+            Kind::Block { .. } => (quote!(Function), false),
             Kind::Local { supplied, .. } => (quote!(Local), supplied),
         };
         let per_remote = item.requester.is_some();

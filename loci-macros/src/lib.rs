@@ -1,9 +1,11 @@
 //! The `#[multitier]` attribute of loci. Users depend on the `loci` crate, which re-exports it.
 //!
-//! Expansion runs in four phases, one file each:
+//! Expansion runs in five phases, one file each:
 //! [`parse`] reads the module into an AST of peers, placed items and shared items;
-//! [`model`] resolves what each placed item is (event, function, `main`) and its signature;
-//! [`check`] validates the architecture (ties, placements, names, bodies) and
+//! [`model`] resolves what each placed item is (event, signal, function, local state, `main`)
+//! and its signature;
+//! [`lift`] turns remote blocks and spores into model entries of the peers they run on;
+//! [`check`] validates the architecture (ties, placements, names, bodies, captures) and
 //! [`generate`] writes the handles, trait impls, dispatch and module spec.
 //! Errors from all phases are gathered and reported together; on error the module is still
 //! emitted in a reduced form, so one mistake yields one error instead of a cascade.
@@ -14,6 +16,7 @@ use std::cell::RefCell;
 
 mod check;
 mod generate;
+mod lift;
 mod model;
 mod parse;
 
@@ -29,7 +32,10 @@ fn expand(args: TokenStream2, module: syn::ItemMod) -> TokenStream2 {
     if !args.is_empty() {
         errors.push(syn::Error::new_spanned(&args, "`#[multitier]` takes no arguments; write `#[loci::multitier]`"));
     }
-    let model = parse::module(&errors, &module).map(|ast| model::build(&errors, ast));
+    let mut model = parse::module(&errors, &module).map(|ast| model::build(&errors, ast));
+    if let Some(model) = &mut model {
+        lift::module(&errors, model);
+    }
     if let Some(model) = &model {
         check::module(&errors, model);
     }

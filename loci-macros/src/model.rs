@@ -11,9 +11,59 @@ pub struct Model {
     pub vis: syn::Visibility,
     pub ident: Ident,
     pub peers: Vec<Peer>,
+    /// The placed items as written, then the remote blocks lifted out of their code.
     pub items: Vec<Placed>,
     pub mains: Vec<Main>,
     pub shared: Vec<syn::Item>,
+    /// Where each remote block was written, for the checks (filled by `lift`).
+    pub blocks: Vec<BlockSite>,
+    /// Every spore of the module (filled by `lift`).
+    pub spores: Vec<Spore>,
+}
+
+/// A value a remote block or a spore captures: it travels by value.
+#[derive(Clone)]
+pub struct Capture {
+    pub ident: Ident,
+    /// The type as written in the capture list or where the variable is bound, spanned at the
+    /// capture so that an error about it points there.
+    pub ty: Type,
+}
+
+/// How lifted code used names of the code around it.
+#[derive(Default)]
+pub struct Outside {
+    /// Local variables of the enclosing code used without being captured.
+    pub uncaptured: Vec<Ident>,
+    /// Uses of the enclosing code's context, which belongs to another instance.
+    pub context: Vec<Ident>,
+    /// The enclosing context's peer, for messages.
+    pub context_peer: Option<Ident>,
+}
+
+/// A remote block: lifted into `items[item]`, a placed function of the target peer.
+pub struct BlockSite {
+    pub item: usize,
+    /// The peer of the code the block is written in.
+    pub caller: Ident,
+    /// The function (or `main`) the block is written in.
+    pub owner: Ident,
+    pub outside: Outside,
+}
+
+/// A spore: a function value, lifted into a function of the peers it runs on.
+pub struct Spore {
+    pub id: u16,
+    /// The function, named `__loci_spore_N`: context (if any), captures, then the input.
+    pub func: ItemFn,
+    /// The peer it runs on, when it takes that peer's context; `None`: any peer.
+    pub peer: Option<Ident>,
+    pub context: Option<Context>,
+    pub captures: Vec<Capture>,
+    pub input: Type,
+    pub output: Type,
+    pub owner: Ident,
+    pub outside: Outside,
 }
 
 pub struct Peer {
@@ -71,6 +121,9 @@ pub enum Kind {
     /// `#[once] fn name() -> T`: a data value computed once per instance, read remotely like
     /// a function without arguments.
     Once,
+    /// A remote block lifted out of code placed on another peer: a function of this peer whose
+    /// arguments are the block's captures.
+    Block { captures: Vec<Capture> },
 }
 
 /// The `requester: &Remote<Q>` parameter of a subjective value or of a function or signal
@@ -93,11 +146,18 @@ pub struct Placed {
     /// The transmitted parameters (everything but the context and the requester).
     pub params: Vec<(Pat, Type)>,
     pub output: Type,
+    /// The name remotes and errors show, when it is not the function's (lifted blocks).
+    pub label: Option<String>,
 }
 
 impl Placed {
     pub fn ident(&self) -> &Ident {
         &self.func.sig.ident
+    }
+
+    /// The name remotes and errors show.
+    pub fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.ident().to_string())
     }
 
     pub fn is_async(&self) -> bool {
@@ -106,7 +166,12 @@ impl Placed {
 
     /// Whether the item holds one value per instance, created when the instance starts.
     pub fn is_instance_value(&self) -> bool {
-        self.requester.is_none() && !matches!(self.kind, Kind::Function)
+        self.requester.is_none() && !matches!(self.kind, Kind::Function | Kind::Block { .. })
+    }
+
+    /// Whether the item was written by the user (not lifted out of other code).
+    pub fn is_written(&self) -> bool {
+        !matches!(self.kind, Kind::Block { .. })
     }
 }
 
@@ -128,7 +193,17 @@ pub fn build(errors: &Errors, ast: parse::Module) -> Model {
             items.push(item);
         }
     }
-    Model { attrs: ast.attrs, vis: ast.vis, ident: ast.ident, peers, items, mains, shared: ast.shared }
+    Model {
+        attrs: ast.attrs,
+        vis: ast.vis,
+        ident: ast.ident,
+        peers,
+        items,
+        mains,
+        shared: ast.shared,
+        blocks: Vec::new(),
+        spores: Vec::new(),
+    }
 }
 
 fn peer(decl: PeerDecl) -> Peer {
@@ -163,6 +238,11 @@ fn peer_argument(ty: &Type, wrapper: &str) -> Option<(Ident, bool)> {
         syn::GenericArgument::Type(Type::Path(peer)) => Some((peer.path.get_ident()?.clone(), by_ref)),
         _ => None,
     }
+}
+
+/// The `ctx: &Here<P>` parameter, if `ty` is such a context type.
+pub fn context_of(ty: &Type) -> Option<Context> {
+    peer_argument(ty, "Here").map(|(peer, by_ref)| Context { peer, by_ref, ty: ty.clone() })
 }
 
 /// The peer `P` of a `Here<P>` or `&Here<P>` type.
@@ -253,7 +333,7 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
         Kind::Signal { .. } => Some("returns a signal, so it is a placed value created once per instance"),
         Kind::Local { .. } => Some("returns `Local<..>`, so it is local state created once per instance"),
         Kind::Once => Some("is marked `#[once]`, so it is a data value computed once per instance"),
-        Kind::Function => None,
+        Kind::Function | Kind::Block { .. } => None,
     };
     if let Some(what) = what {
         let reactive = matches!(kind, Kind::Event { .. } | Kind::Signal { .. });
@@ -275,7 +355,7 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
             errors.spanned(asyncness, format!("`{name}` {what} when the instance starts; make it a plain `fn`"));
         }
     }
-    Some(Placed { func: decl.func, peer: decl.peer, kind, requester, context, params, output })
+    Some(Placed { func: decl.func, peer: decl.peer, kind, requester, context, params, output, label: None })
 }
 
 /// The peer `Q` of a `Remote<Q>` or `&Remote<Q>` parameter type.

@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod block;
 mod cli;
 mod connection;
 mod core;
@@ -49,9 +50,11 @@ mod placement;
 mod reactive;
 mod remote;
 pub mod spec;
+mod spore;
 mod transport;
 pub mod wire;
 
+pub use block::{Block, Bound};
 pub use cli::{run, run_configured, run_with, InstanceArgs};
 pub use connection::dropped_occurrences;
 pub use error::{Error, RemoteError, Result};
@@ -67,7 +70,37 @@ pub use placement::{
 };
 pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::Remote;
+pub use spore::{Anywhere, RunsOn, Spore, SporeError};
 pub use transport::Security;
+
+/// A remote block: code written inline that runs on a remote of another peer, with the values
+/// it captures copied there.
+///
+/// ```ignore
+/// remote!(ctx, capture(a, b), |remote_ctx: &Here<Peer>| -> Result { .. })
+/// ```
+///
+/// `#[multitier]` lifts every `remote!` in the module's code into a function of `Peer`; see
+/// the remote-block guide in `docs/`. Anywhere else, `remote!` is a compile error.
+#[macro_export]
+macro_rules! remote {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!("`remote!` blocks are lifted by `#[loci::multitier]`: write them in code placed with `#[on(Peer)]` inside the multitier module")
+    };
+}
+
+/// A spore: a function value that can travel, `spore!(capture(a), |input: In| -> Out { .. })`.
+///
+/// `#[multitier]` lifts every `spore!` in the module's code into a function of the module and
+/// turns it into a [`Spore`] value. Anywhere else, `spore!` is a compile error.
+#[macro_export]
+macro_rules! spore {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!(
+            "`spore!` is lifted by `#[loci::multitier]`: write it in code inside the multitier module"
+        )
+    };
+}
 
 /// The guide's code blocks, compiled as doctests so the documentation stays true.
 #[cfg(doctest)]
@@ -102,8 +135,8 @@ mod guide {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::placement::{
-        pin_event, serve_subjective, serve_subjective_signal, BoxFuture, CallLocal, EventSink, LocalAccess, Reach,
-        Requester,
+        encode, pin_event, serve_subjective, serve_subjective_signal, take, BoxFuture, CallLocal, Capture, Captured,
+        EventSink, LocalAccess, Reach, Requester, SporeFailure, SporeFn,
     };
     pub use crate::reactive::Observation;
     pub use crate::spec::{ItemKind, ItemSpec, ModuleSpec, Multiplicity, PeerSpec, TieSpec};

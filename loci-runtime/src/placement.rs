@@ -60,9 +60,44 @@ pub trait Peer: Sized + Send + Sync + 'static {
     fn __serve_subscribe(ctx: &Here<Self>, item: ItemId, sink: EventSink, requester: &Requester)
         -> Option<Observation>;
 
+    /// Applies spore `spore` to the encoded `input` with its encoded `captures` (generated):
+    /// the spores written for this peer and those for any peer.
+    #[doc(hidden)]
+    fn __apply_spore(ctx: &Here<Self>, spore: u16, captures: &[u8], input: &[u8]) -> Result<Vec<u8>, SporeFailure>;
+
     /// The peer's `main`, if it has one (generated).
     #[doc(hidden)]
     fn __main(ctx: Here<Self>) -> Option<BoxFuture<'static, crate::Result<()>>>;
+}
+
+/// Why the generated dispatch could not apply a spore.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SporeFailure {
+    /// This peer's executable has no such spore (it was written for another peer kind).
+    NotHere,
+    /// The captures or the input did not decode, or the output did not encode.
+    Codec(String),
+}
+
+/// A spore of a module: which function it is and its types (generated per spore).
+#[doc(hidden)]
+pub trait SporeFn: Sized {
+    /// The module the spore is written in.
+    type Module: Module;
+    /// The peer kind it runs on, or [`Anywhere`](crate::Anywhere).
+    type Target;
+    /// What it is applied to.
+    type Input: Transmit;
+    /// What it returns.
+    type Output: Transmit;
+    /// Its index among the module's spores.
+    const ID: u16;
+
+    /// The spore value with these captures.
+    fn __new(captured: Captured) -> crate::Spore<Self::Target, Self::Input, Self::Output> {
+        crate::Spore::__new(<Self::Module as Module>::SPEC.fingerprint, Self::ID, captured)
+    }
 }
 
 /// The remote that subscribed to a placed value, for subjective values (generated code).
@@ -208,6 +243,13 @@ pub trait Transmit: Send + Sized + 'static {
     /// Decodes a value from the wire.
     #[doc(hidden)]
     fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error>;
+    /// Appends the encoded value to `out` (values written one after the other read back as a
+    /// tuple of them).
+    #[doc(hidden)]
+    fn __append(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error>;
+    /// Decodes a value from the front of `bytes`, returning the rest.
+    #[doc(hidden)]
+    fn __take(bytes: &[u8]) -> Result<(Self, &[u8]), postcard::Error>;
 }
 
 // Transmit deliberately has no serde supertraits: with them, a missing derive is reported as
@@ -225,6 +267,110 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Transmit for T {
     fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(bytes)
     }
+
+    fn __append(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        postcard::to_extend(self, std::mem::take(out)).map(|extended| *out = extended)
+    }
+
+    fn __take(bytes: &[u8]) -> Result<(Self, &[u8]), postcard::Error> {
+        postcard::take_from_bytes(bytes)
+    }
+}
+
+/// The captures of a remote block or a spore, encoded one after the other as they are given.
+///
+/// It is what a block's lifted function takes as its arguments: its bytes go on the wire as
+/// they are, and the serving side takes each capture back as its own type. Each capture's type
+/// is checked on its own ([`Capture`]), so one that cannot travel is reported at that capture.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    bytes: Vec<u8>,
+    /// Why a capture could not be encoded, if one could not.
+    failed: Option<String>,
+}
+
+impl Captured {
+    /// No captures yet.
+    pub fn new() -> Self {
+        Captured::default()
+    }
+
+    /// Appends one capture's value.
+    pub fn with<T: Transmit>(mut self, value: &T) -> Self {
+        if self.failed.is_none() {
+            if let Err(error) = value.__append(&mut self.bytes) {
+                self.failed = Some(error.to_string());
+            }
+        }
+        self
+    }
+
+    /// The encoded captures, or why one could not be encoded.
+    pub fn into_bytes(self) -> Result<Vec<u8>, String> {
+        match self.failed {
+            Some(error) => Err(error),
+            None => Ok(self.bytes),
+        }
+    }
+}
+
+// The bytes are the payload itself: no length in front, no second encoding. (`Captured` has no
+// serde impls, so this does not overlap the blanket impl.)
+impl Transmit for Captured {
+    fn __encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        match &self.failed {
+            Some(_) => Err(postcard::Error::SerdeSerCustom),
+            None => Ok(self.bytes.clone()),
+        }
+    }
+
+    fn __encode_into<'b>(&self, buffer: &'b mut [u8]) -> Result<&'b mut [u8], postcard::Error> {
+        let used = buffer.get_mut(..self.bytes.len()).ok_or(postcard::Error::SerializeBufferFull)?;
+        used.copy_from_slice(&self.bytes);
+        Ok(used)
+    }
+
+    fn __decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        Ok(Captured { bytes: bytes.to_vec(), failed: None })
+    }
+
+    fn __append(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        out.extend_from_slice(&self.bytes);
+        Ok(())
+    }
+
+    fn __take(bytes: &[u8]) -> Result<(Self, &[u8]), postcard::Error> {
+        Ok((Captured { bytes: bytes.to_vec(), failed: None }, &[]))
+    }
+}
+
+impl std::ops::Deref for Captured {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The type of capture `N` of a remote block or a spore (generated per capture).
+#[doc(hidden)]
+pub trait Capture<const N: usize> {
+    /// The captured value's type.
+    type Type: Transmit;
+}
+
+/// Decodes a `T` from the front of `bytes` and moves `bytes` past it.
+#[doc(hidden)]
+pub fn take<T: Transmit>(bytes: &mut &[u8]) -> Result<T, postcard::Error> {
+    let (value, rest) = T::__take(bytes)?;
+    *bytes = rest;
+    Ok(value)
+}
+
+/// Encodes a value for the wire.
+#[doc(hidden)]
+pub fn encode<T: Transmit>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    value.__encode()
 }
 
 /// Kind marker of placed events (values created once per instance).
