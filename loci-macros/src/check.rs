@@ -21,7 +21,7 @@ pub fn module(errors: &Errors, model: &Model) {
 fn first_uses(uses: &[Ident]) -> Vec<&Ident> {
     let mut seen: Vec<&Ident> = Vec::new();
     for ident in uses {
-        if !seen.iter().any(|known| *known == ident) {
+        if !seen.contains(&ident) {
             seen.push(ident);
         }
     }

@@ -247,10 +247,9 @@ fn spore_arms(model: &Model, peer: &Ident) -> Vec<TokenStream> {
                 #id => {
                     let mut __captured: &[u8] = __captures;
                     #takes
-                    let __in = ::loci::__private::take::<<#marker as ::loci::__private::SporeFn>::Input>(&mut { __input })
-                        .map_err(#codec)?;
+                    let __in = ::loci::__private::take_input::<#marker>(__input).map_err(#codec)?;
                     let __out = #name(#ctx #(#names,)* __in);
-                    ::loci::__private::encode(&__out).map_err(#codec)
+                    ::loci::__private::encode_output::<#marker>(&__out).map_err(#codec)
                 }
             }
         })
@@ -277,8 +276,7 @@ fn take_captures(marker: &TokenStream, captures: &[Capture], failure: TokenStrea
     let names: Vec<Ident> = (0..captures.len()).map(|index| format_ident!("__c{}", index)).collect();
     let takes = names.iter().enumerate().map(|(index, name)| {
         quote! {
-            let #name = ::loci::__private::take::<<#marker as ::loci::__private::Capture<#index>>::Type>(&mut __captured)
-                .map_err(#failure)?;
+            let #name = ::loci::__private::take::<#marker, #index>(&mut __captured).map_err(#failure)?;
         }
     });
     (quote!(#(#takes)*), names)
@@ -683,6 +681,25 @@ fn module_spec(model: &Model) -> TokenStream {
     }
 }
 
+/// Whether `tokens` invoke `remote!` or `spore!`.
+fn uses_lifted_macros(tokens: TokenStream) -> bool {
+    let mut previous: Option<proc_macro2::TokenTree> = None;
+    for tree in tokens {
+        if let (Some(proc_macro2::TokenTree::Ident(ident)), proc_macro2::TokenTree::Punct(punct)) = (&previous, &tree) {
+            if punct.as_char() == '!' && (ident == "remote" || ident == "spore") {
+                return true;
+            }
+        }
+        if let proc_macro2::TokenTree::Group(group) = &tree {
+            if uses_lifted_macros(group.stream()) {
+                return true;
+            }
+        }
+        previous = Some(tree);
+    }
+    false
+}
+
 /// What is emitted next to the errors: the module with placement stripped and every placed
 /// item reduced to its handle, so that code naming the items does not add follow-up errors.
 pub fn fallback(module: &ItemMod) -> TokenStream {
@@ -707,6 +724,10 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
             Item::Fn(func) => {
                 let mut func = func.clone();
                 func.attrs.retain(|a| !a.path().is_ident("once"));
+                // Remote blocks and spores are only understood by the full expansion.
+                if uses_lifted_macros(func.block.to_token_stream()) {
+                    func.block = Box::new(syn::parse_quote!({ ::core::unreachable!() }));
+                }
                 Some(func.into_token_stream())
             }
             Item::Verbatim(tokens) => match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {

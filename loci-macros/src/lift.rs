@@ -22,7 +22,7 @@ use crate::model::{self, BlockSite, Capture, Kind, Model, Outside, Placed, Spore
 use crate::Errors;
 
 /// `capture(a, b: T)` as written: names, each with its type if written there.
-struct CaptureList(Vec<(Ident, Option<Type>)>);
+struct CaptureList(Scope);
 
 impl CaptureList {
     /// An optional `capture(..)` followed by a comma.
@@ -134,8 +134,11 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
+/// Variables in scope, each with its type where the code states it.
+type Scope = Vec<(Ident, Option<Type>)>;
+
 /// The variables a pattern binds, with their type where the pattern states it.
-fn bindings(pat: &Pat, out: &mut Vec<(Ident, Option<Type>)>) {
+fn bindings(pat: &Pat, out: &mut Scope) {
     match pat {
         Pat::Ident(pat) => {
             out.push((pat.ident.clone(), None));
@@ -172,7 +175,7 @@ struct Job {
     peer: Option<Ident>,
     context: Option<Ident>,
     /// Variables bound before the body (its parameters).
-    scope: Vec<(Ident, Option<Type>)>,
+    scope: Scope,
     /// Local variables of the code the body was lifted from, and that code's context.
     outer: Vec<Ident>,
     outer_context: Option<(Ident, Ident)>,
@@ -196,7 +199,7 @@ enum SiteRef {
 }
 
 /// The parameters of a signature as scope entries, and its context's name and peer.
-fn signature_scope(sig: &syn::Signature) -> (Vec<(Ident, Option<Type>)>, Option<(Ident, Ident)>) {
+fn signature_scope(sig: &syn::Signature) -> (Scope, Option<(Ident, Ident)>) {
     let mut scope = Vec::new();
     let mut context = None;
     for input in &sig.inputs {
@@ -308,7 +311,7 @@ struct Lifter<'a> {
     model: &'a mut Model,
     job: &'a Job,
     /// Variables in scope, innermost scope last.
-    scopes: Vec<Vec<(Ident, Option<Type>)>>,
+    scopes: Vec<Scope>,
     outside: Outside,
     new_jobs: Vec<Job>,
 }
@@ -322,7 +325,7 @@ impl Lifter<'_> {
         self.scopes.iter().flatten().map(|(name, _)| name.clone()).collect()
     }
 
-    fn with_scope(&mut self, names: Vec<(Ident, Option<Type>)>, walk: impl FnOnce(&mut Self)) {
+    fn with_scope(&mut self, names: Scope, walk: impl FnOnce(&mut Self)) {
         self.scopes.push(names);
         walk(self);
         self.scopes.pop();
@@ -383,7 +386,7 @@ impl Lifter<'_> {
     fn captured_values(marker: &TokenStream, captures: &[Capture]) -> TokenStream {
         let values = captures.iter().enumerate().map(|(index, capture)| {
             let ident = &capture.ident;
-            quote_spanned!(ident.span()=> .with::<<#marker as ::loci::__private::Capture<#index>>::Type>(&#ident))
+            quote_spanned!(ident.span()=> .with::<#marker, #index>(&#ident))
         });
         quote!(::loci::__private::Captured::new() #(#values)*)
     }
@@ -413,8 +416,9 @@ impl Lifter<'_> {
             _ => None,
         };
         let Some((context_name, context)) = context else {
+            let (or1, inputs, or2) = (&closure.or1_token, &closure.inputs, &closure.or2_token);
             self.errors.spanned(
-                &closure.inputs,
+                quote!(#or1 #inputs #or2),
                 format!("a remote block takes one parameter, the context of the peer it runs on, with its type: `|remote_ctx: &Here<Peer>|`; {BLOCK_FORM}"),
             );
             return None;
@@ -507,8 +511,9 @@ impl Lifter<'_> {
             }
         }
         let (Some((input_name, input_ty)), true) = (input, well_formed) else {
+            let (or1, inputs, or2) = (&closure.or1_token, &closure.inputs, &closure.or2_token);
             self.errors.spanned(
-                &closure.inputs,
+                quote!(#or1 #inputs #or2),
                 format!("a spore takes one input with its type (`|input: In|`), after an optional context `ctx: &Here<Peer>`; {SPORE_FORM}"),
             );
             return None;
@@ -540,7 +545,7 @@ impl Lifter<'_> {
             fn #name(#context_param #(#params)* #input_name: #input_ty) -> #output #body
         };
         let peer = context.as_ref().map(|(_, context)| context.peer.clone());
-        let mut scope: Vec<(Ident, Option<Type>)> = context.iter().map(|(name, _)| (name.clone(), None)).collect();
+        let mut scope: Scope = context.iter().map(|(name, _)| (name.clone(), None)).collect();
         scope.extend(captures.iter().map(|c| (c.ident.clone(), Some(c.ty.clone()))));
         scope.push((input_name, Some(input_ty.clone())));
         let marker = quote!(__loci_spore::#name);
@@ -687,7 +692,7 @@ impl VisitMut for Lifter<'_> {
 }
 
 /// The variables bound by the `let`s of an `if let` / `while let` condition.
-fn let_bindings(cond: &Expr, out: &mut Vec<(Ident, Option<Type>)>) {
+fn let_bindings(cond: &Expr, out: &mut Scope) {
     match cond {
         Expr::Let(expr_let) => bindings(&expr_let.pat, out),
         Expr::Binary(binary) => {

@@ -135,8 +135,8 @@ mod guide {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::placement::{
-        encode, pin_event, serve_subjective, serve_subjective_signal, take, BoxFuture, CallLocal, Capture, Captured,
-        EventSink, LocalAccess, Reach, Requester, SporeFailure, SporeFn,
+        encode_output, pin_event, serve_subjective, serve_subjective_signal, take, take_input, BoxFuture, CallLocal,
+        Capture, Captured, EventSink, LocalAccess, Reach, Requester, SporeFailure, SporeFn,
     };
     pub use crate::reactive::Observation;
     pub use crate::spec::{ItemKind, ItemSpec, ModuleSpec, Multiplicity, PeerSpec, TieSpec};

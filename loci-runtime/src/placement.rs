@@ -296,8 +296,9 @@ impl Captured {
         Captured::default()
     }
 
-    /// Appends one capture's value.
-    pub fn with<T: Transmit>(mut self, value: &T) -> Self {
+    /// Appends the value of capture `N` of `M` (a block's or a spore's marker). Typed through
+    /// [`Capture`], whose impl is the one place a capture that cannot travel is reported.
+    pub fn with<M: Capture<N>, const N: usize>(mut self, value: &M::Type) -> Self {
         if self.failed.is_none() {
             if let Err(error) = value.__append(&mut self.bytes) {
                 self.failed = Some(error.to_string());
@@ -359,17 +360,27 @@ pub trait Capture<const N: usize> {
     type Type: Transmit;
 }
 
-/// Decodes a `T` from the front of `bytes` and moves `bytes` past it.
+/// Decodes capture `N` of `M` from the front of `bytes` and moves `bytes` past it.
 #[doc(hidden)]
-pub fn take<T: Transmit>(bytes: &mut &[u8]) -> Result<T, postcard::Error> {
+pub fn take<M: Capture<N>, const N: usize>(bytes: &mut &[u8]) -> Result<M::Type, postcard::Error> {
+    take_value::<M::Type>(bytes)
+}
+
+fn take_value<T: Transmit>(bytes: &mut &[u8]) -> Result<T, postcard::Error> {
     let (value, rest) = T::__take(bytes)?;
     *bytes = rest;
     Ok(value)
 }
 
-/// Encodes a value for the wire.
+/// Decodes the input of spore `M`.
 #[doc(hidden)]
-pub fn encode<T: Transmit>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+pub fn take_input<M: SporeFn>(bytes: &[u8]) -> Result<M::Input, postcard::Error> {
+    M::Input::__decode(bytes)
+}
+
+/// Encodes the output of spore `M`.
+#[doc(hidden)]
+pub fn encode_output<M: SporeFn>(value: &M::Output) -> Result<Vec<u8>, postcard::Error> {
     value.__encode()
 }
 

@@ -105,7 +105,6 @@ pub mod gateway {
     /// A spore that runs only on task managers: it reads their tasks.
     pub fn count_tasks_with(prefix: String) -> Spore<TaskManager, (), usize> {
         spore!(capture(prefix), |tm: &Here<TaskManager>, unit: ()| -> usize {
-            let _ = unit;
             tm.local(tasks).lock().unwrap().iter().filter(|task| task.starts_with(&prefix)).count()
         })
     }
@@ -113,7 +112,6 @@ pub mod gateway {
     /// A spore for the job manager, to try it elsewhere.
     pub fn job_manager_name() -> Spore<JobManager, (), String> {
         spore!(|jm: &Here<JobManager>, unit: ()| -> String {
-            let _ = unit;
             jm.name().to_owned()
         })
     }

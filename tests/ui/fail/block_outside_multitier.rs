@@ -1,0 +1,3 @@
+fn main() {
+    let _ = loci::remote!(ctx, |tm: &Here<TaskManager>| -> u8 { 1 });
+}
