@@ -76,6 +76,13 @@ impl<P: Peer> Here<P> {
         }
     }
 
+    /// Asks this instance to stop: `main` (or the wait for Ctrl-C) ends, every connection is
+    /// closed as a deliberate shutdown, and the instance's run ends without error, logging
+    /// `reason`. Remotes tied to it as `Single` end cleanly too.
+    pub fn shutdown(&self, reason: impl Into<String>) {
+        self.core.set_stop(crate::core::Stop::Ended(reason.into()));
+    }
+
     /// Calls waiting for their reply on every connection, for tests that check none leaks.
     #[doc(hidden)]
     pub fn __pending_calls(&self) -> usize {

@@ -111,9 +111,7 @@ pub mod gateway {
 
     /// A spore for the job manager, to try it elsewhere.
     pub fn job_manager_name() -> Spore<JobManager, (), String> {
-        spore!(|jm: &Here<JobManager>, unit: ()| -> String {
-            jm.name().to_owned()
-        })
+        spore!(|jm: &Here<JobManager>, unit: ()| -> String { jm.name().to_owned() })
     }
 
     /// Task managers apply spores they are sent, where their data is.

@@ -1,0 +1,3 @@
+fn main() -> loci::Result<()> {
+    loci::run::<flink::gateway::JobManager>()
+}
