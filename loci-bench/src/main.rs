@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use loci_tests::{connecting, listening, Spawned};
 use stats::Samples;
-use with_loci::bench::{hub_echo, level, spoke_echo, ticks, Hub, Spoke};
+use with_loci::bench::{block_pair, hub_echo, hub_pair, level, spoke_echo, ticks, Hub, Spoke};
 
 /// The request and response of a call: 16 bytes.
 pub type Payload = [u8; 16];
@@ -533,12 +533,17 @@ fn target(name: &str, m: &Measurement) -> Option<(String, f64, bool)> {
     }
 }
 
-/// Figures of the call forms, loci only: one-way calls against calls, and a placed function
-/// called on its own peer.
+/// Figures of the call forms, loci only: one-way calls against calls, a placed function
+/// called on its own peer, and a remote block with two captures against a call with the same
+/// two arguments.
 struct CallFigures {
     tell_rate: f64,
     call_rate_64: f64,
     local_call_ns: f64,
+    pair_call: Samples,
+    pair_block: Samples,
+    pair_call_64: Samples,
+    pair_block_64: Samples,
 }
 
 async fn call_figures(setup: &Setup<'_>, n: usize) -> CallFigures {
@@ -563,7 +568,39 @@ async fn call_figures(setup: &Setup<'_>, n: usize) -> CallFigures {
         assert_eq!(hub.local(hub_echo).call(payload).await, payload);
     }
     let local_call_ns = started.elapsed().as_nanos() as f64 / n as f64;
-    CallFigures { tell_rate, call_rate_64, local_call_ns }
+
+    // Calls and blocks alternate, round by round, the order swapped each round.
+    let (mut pair_call, mut pair_block) = (Samples::default(), Samples::default());
+    let (mut pair_call_64, mut pair_block_64) = (Samples::default(), Samples::default());
+    let sequential_n = (n / 4).max(64);
+    for round in 0..4 {
+        for block_first in [round % 2 == 0, round % 2 != 0] {
+            if block_first {
+                let (latencies, wall) = sequential(sequential_n, || async {
+                    assert_eq!(block_pair(spoke, 40, 2).await.unwrap(), 42);
+                })
+                .await;
+                pair_block.add_round(latencies, sequential_n, wall);
+                let (latencies, wall) = concurrent(n, || async {
+                    assert_eq!(block_pair(spoke, 40, 2).await.unwrap(), 42);
+                })
+                .await;
+                pair_block_64.add_round(latencies, n, wall);
+            } else {
+                let (latencies, wall) = sequential(sequential_n, || async {
+                    assert_eq!(spoke.remote(hub_pair).call((40, 2)).await.unwrap(), 42);
+                })
+                .await;
+                pair_call.add_round(latencies, sequential_n, wall);
+                let (latencies, wall) = concurrent(n, || async {
+                    assert_eq!(spoke.remote(hub_pair).call((40, 2)).await.unwrap(), 42);
+                })
+                .await;
+                pair_call_64.add_round(latencies, n, wall);
+            }
+        }
+    }
+    CallFigures { tell_rate, call_rate_64, local_call_ns, pair_call, pair_block, pair_call_64, pair_block_64 }
 }
 
 fn report(
@@ -639,11 +676,28 @@ fn report(
         calls.tell_rate / calls.call_rate_64,
         calls.local_call_ns
     );
+    let block_p50 = calls.pair_block.quantile(0.5).as_secs_f64() / calls.pair_call.quantile(0.5).as_secs_f64();
+    let block_rate = calls.pair_call_64.rate() / calls.pair_block_64.rate();
+    println!(
+        "blocks: a remote block with two captures against a call with the same two arguments: p50 {:.1}µs vs {:.1}µs ({block_p50:.2}×, target ≤ 1.10× {}), 64 in flight {} vs {} ({block_rate:.2}× the call's time per operation, target ≤ 1.10× {})",
+        micros(calls.pair_block.quantile(0.5)),
+        micros(calls.pair_call.quantile(0.5)),
+        if block_p50 <= 1.10 { "✓" } else { "✗" },
+        rate(calls.pair_block_64.rate()),
+        rate(calls.pair_call_64.rate()),
+        if block_rate <= 1.10 { "✓" } else { "✗" },
+    );
     let call_forms = serde_json::json!({
         "one_way_rate_per_s": calls.tell_rate,
         "call_rate_64_in_flight_per_s": calls.call_rate_64,
         "one_way_over_call": calls.tell_rate / calls.call_rate_64,
         "local_call_ns": calls.local_call_ns,
+        "block_two_captures_p50_us": micros(calls.pair_block.quantile(0.5)),
+        "call_two_arguments_p50_us": micros(calls.pair_call.quantile(0.5)),
+        "block_over_call_p50": block_p50,
+        "block_two_captures_rate_64_per_s": calls.pair_block_64.rate(),
+        "call_two_arguments_rate_64_per_s": calls.pair_call_64.rate(),
+        "block_over_call_time_per_operation_64": block_rate,
     });
     let document = serde_json::json!({ "date": date, "rounds": rounds, "cores": cores, "cpu": cpu, "results": rows, "signals": signals, "calls": call_forms });
     if let Some(dir) = json.parent() {

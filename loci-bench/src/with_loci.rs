@@ -2,7 +2,7 @@
 
 #[loci::multitier]
 pub mod bench {
-    use loci::Event;
+    use loci::{Event, Here, RemoteError};
 
     use crate::{Payload, Tick};
 
@@ -30,6 +30,22 @@ pub mod bench {
     #[on(Hub)]
     pub fn level() -> loci::Var<u64> {
         loci::Var::new(0)
+    }
+
+    /// A call with two small arguments, to compare with a remote block capturing the same two.
+    #[on(Hub)]
+    pub fn hub_pair(a: u64, b: u32) -> u64 {
+        a + u64::from(b)
+    }
+
+    /// The same work as `hub_pair`, as a remote block with two captures on the hub.
+    pub async fn block_pair(ctx: &Here<Spoke>, a: u64, b: u32) -> Result<u64, RemoteError> {
+        remote!(ctx, capture(a, b), |hub: &Here<Hub>| -> u64 {
+            let _ = hub;
+            a + u64::from(b)
+        })
+        .as_local()
+        .await
     }
 
     /// Echoes a 16-byte payload, on every spoke.
