@@ -243,7 +243,7 @@ fn start<P: Peer>(
         // First in the buffer, so it is the first frame the dialler reads.
         out.try_push(&Header::Hello(answer), &[]);
     }
-    let connection = Arc::new(Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out)));
+    let connection = Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out));
     if let Err(refusal) = core.register(Arc::clone(&connection)) {
         return Err(refuse(&quic, core.local_name(), connection.info.addr, &refusal));
     }

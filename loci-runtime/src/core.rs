@@ -36,6 +36,19 @@ type RouteSet = Arc<[(u64, EventRoute)]>;
 
 type PendingReply = oneshot::Sender<Result<(ReplyStatus, Bytes), RemoteError>>;
 
+/// A call waiting for its reply, and when it gives up.
+struct Waiter {
+    reply: PendingReply,
+    deadline: Option<Deadline>,
+}
+
+/// When a call times out, and what its error says then.
+struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+    item: &'static str,
+}
+
 /// One live connection to a remote instance.
 pub(crate) struct Connection {
     pub info: Arc<RemoteInfo>,
@@ -44,7 +57,14 @@ pub(crate) struct Connection {
     pub quic: quinn::Connection,
     pub(crate) out: Arc<Outbound>,
     /// `None` once the connection is closed, so no call can wait on it afterwards.
-    pending: Mutex<Option<HashMap<u64, PendingReply>>>,
+    pending: Mutex<Option<HashMap<u64, Waiter>>>,
+    /// The earliest deadline the sweeper waits for; `None` when no sweeper runs. Calls time out
+    /// through one sweeper per connection rather than a timer each, which costs a call only
+    /// a clock read.
+    sweep: Mutex<Option<tokio::time::Instant>>,
+    /// Wakes the sweeper when a call with an earlier deadline arrives.
+    sweep_wake: Arc<Notify>,
+    this: std::sync::Weak<Connection>,
     next_call: AtomicU64,
     /// Where incoming occurrences of each item go, indexed by item id, each route with its id
     /// so adding one twice is harmless; replaced whole on change (see `RouteCache`).
@@ -71,8 +91,11 @@ impl Connection {
         multiplicity: Multiplicity,
         quic: quinn::Connection,
         out: Arc<Outbound>,
-    ) -> Self {
-        Connection {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Connection {
+            this: this.clone(),
+            sweep: Mutex::new(None),
+            sweep_wake: Arc::new(Notify::new()),
             info,
             instance,
             multiplicity,
@@ -86,7 +109,7 @@ impl Connection {
             calls_in_flight: Arc::new(tokio::sync::Semaphore::new(CALLS_IN_FLIGHT)),
             failed_tells: Arc::new(AtomicU64::new(0)),
             runtime: tokio::runtime::Handle::current(),
-        }
+        })
     }
 
     /// Buffers a frame, waiting for room; `false` if the connection is gone.
@@ -108,27 +131,69 @@ impl Connection {
         let disconnected = || RemoteError::Disconnected { remote: self.info.to_string(), item: item_name };
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
+        let deadline =
+            timeout.map(|limit| Deadline { at: tokio::time::Instant::now() + limit, limit, item: item_name });
+        let at = deadline.as_ref().map(|deadline| deadline.at);
         match lock(&self.pending).as_mut() {
-            Some(pending) => pending.insert(id, tx),
+            Some(pending) => pending.insert(id, Waiter { reply: tx, deadline }),
             None => return Err(disconnected()),
         };
-        let _forget = PendingGuard { connection: self, id };
-        let exchange = async {
-            if !self.send(Header::Call { id, item }, &args).await {
-                return Err(disconnected());
-            }
-            rx.await.unwrap_or_else(|_| Err(disconnected()))
-        };
-        match timeout {
-            None => exchange.await,
-            Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
-                Err(RemoteError::TimedOut {
-                    remote: self.info.to_string(),
-                    item: item_name,
-                    after_ms: limit.as_millis(),
-                })
-            }),
+        if let Some(at) = at {
+            self.watch(at);
         }
+        let _forget = PendingGuard { connection: self, id };
+        if !self.send(Header::Call { id, item }, &args).await {
+            return Err(disconnected());
+        }
+        rx.await.unwrap_or_else(|_| Err(disconnected()))
+    }
+
+    /// Makes sure a sweeper will expire a call due at `at`.
+    fn watch(&self, at: tokio::time::Instant) {
+        let mut sweep = lock(&self.sweep);
+        match *sweep {
+            None => {
+                *sweep = Some(at);
+                let (this, wake) = (self.this.clone(), Arc::clone(&self.sweep_wake));
+                self.runtime.spawn(sweep_deadlines(this, wake, at));
+            }
+            Some(target) if at < target => {
+                *sweep = Some(at);
+                self.sweep_wake.notify_one();
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Fails the calls whose deadline has passed; returns the next deadline, if any. Called with
+    /// the sweep lock held, so a call registered meanwhile sees the sweeper's new target.
+    fn expire(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        let mut expired = Vec::new();
+        let next = {
+            let mut pending = lock(&self.pending);
+            let pending = pending.as_mut()?;
+            let due: Vec<u64> = pending
+                .iter()
+                .filter(|(_, waiter)| waiter.deadline.as_ref().is_some_and(|deadline| deadline.at <= now))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in due {
+                if let Some(waiter) = pending.remove(&id) {
+                    expired.push(waiter);
+                }
+            }
+            pending.values().filter_map(|waiter| waiter.deadline.as_ref().map(|deadline| deadline.at)).min()
+        };
+        for waiter in expired {
+            if let Some(deadline) = waiter.deadline {
+                let _ = waiter.reply.send(Err(RemoteError::TimedOut {
+                    remote: self.info.to_string(),
+                    item: deadline.item,
+                    after_ms: deadline.limit.as_millis(),
+                }));
+            }
+        }
+        next
     }
 
     /// Sends a one-way call: nothing comes back. `false` if the connection is gone.
@@ -138,7 +203,7 @@ impl Connection {
 
     /// Removes the waiter of call `id`, if any.
     pub fn take_pending(&self, id: u64) -> Option<PendingReply> {
-        lock(&self.pending).as_mut()?.remove(&id)
+        lock(&self.pending).as_mut()?.remove(&id).map(|waiter| waiter.reply)
     }
 
     /// Whether `id` was handed out by [`Connection::call`] (its reply may arrive after the
@@ -157,8 +222,9 @@ impl Connection {
         self.out.close();
         let pending = lock(&self.pending).take();
         for (_, waiter) in pending.into_iter().flatten() {
-            let _ = waiter.send(Err(RemoteError::Disconnected { remote: self.info.to_string(), item: "?" }));
+            let _ = waiter.reply.send(Err(RemoteError::Disconnected { remote: self.info.to_string(), item: "?" }));
         }
+        self.sweep_wake.notify_one();
     }
 
     /// Adds a route for incoming occurrences of `item`; subscribes on the first one.
@@ -223,6 +289,29 @@ impl Connection {
             route(&self.info, payload)?;
         }
         Ok(())
+    }
+}
+
+/// Expires the timed-out calls of one connection, sleeping until the earliest deadline; ends
+/// when no call waits with a deadline, or the connection is gone.
+async fn sweep_deadlines(connection: std::sync::Weak<Connection>, wake: Arc<Notify>, mut target: tokio::time::Instant) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(target) => {}
+            () = wake.notified() => {}
+        }
+        let Some(connection) = connection.upgrade() else { return };
+        let mut sweep = lock(&connection.sweep);
+        match connection.expire(tokio::time::Instant::now()) {
+            Some(next) => {
+                *sweep = Some(next);
+                target = next;
+            }
+            None => {
+                *sweep = None;
+                return;
+            }
+        }
     }
 }
 

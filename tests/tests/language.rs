@@ -248,6 +248,29 @@ fn a_timed_out_call_fails_with_a_typed_error_and_its_late_answer_is_dropped() {
 }
 
 #[test]
+fn a_shorter_timeout_after_a_longer_one_still_fires_on_time() {
+    let creds = credentials("lang-timeout-order");
+    let master = master(&creds);
+    let _w = worker(&creds, "w", &master, 1);
+    wait_until(|| master.here.remotes::<Worker>().connected().len() == 1);
+    let worker = workers(&master).remove(0);
+    block_on(async {
+        let long = master.here.remote(slow).from(&worker).timeout(Duration::from_secs(3)).call(1500);
+        let short = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let started = Instant::now();
+            let outcome = master.here.remote(slow).from(&worker).timeout(Duration::from_millis(100)).call(1000).await;
+            (outcome, started.elapsed())
+        };
+        let (long, (short, elapsed)) = tokio::join!(long, short);
+        assert_eq!(long, Ok(1500));
+        assert!(matches!(short, Err(RemoteError::TimedOut { after_ms: 100, .. })), "{short:?}");
+        assert!(elapsed < Duration::from_millis(400), "the 100 ms timeout fired after {elapsed:?}");
+    });
+    assert_eq!(master.here.__pending_calls(), 0);
+}
+
+#[test]
 fn the_instance_default_timeout_applies_unless_an_access_overrides_it() {
     let creds = credentials("lang-default-timeout");
     let master = Spawned::start(
