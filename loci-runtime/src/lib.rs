@@ -76,7 +76,7 @@ pub use transport::Security;
 /// A remote block: code written inline that runs on a remote of another peer, with the values
 /// it captures copied there.
 ///
-/// ```ignore
+/// ```text
 /// remote!(ctx, capture(a, b), |remote_ctx: &Here<Peer>| -> Result { .. })
 /// ```
 ///
@@ -121,6 +121,12 @@ mod guide {
     struct Calls;
     #[doc = include_str!("../../docs/scalaloci.md")]
     struct ComparedWithScalaLoci;
+    #[doc = include_str!("../../docs/reference/remote-blocks.md")]
+    struct RemoteBlocks;
+    #[doc = include_str!("../../docs/spores.md")]
+    struct Spores;
+    #[doc = include_str!("../../docs/flink-gateway.md")]
+    struct FlinkGateway;
     #[doc = include_str!("../../docs/reference/topology.md")]
     struct Topology;
     #[doc = include_str!("../../docs/reference/instances.md")]
