@@ -129,6 +129,14 @@ fn is_peer(model: &Model, ident: &Ident) -> bool {
 
 fn names(errors: &Errors, model: &Model) {
     let mut seen: HashMap<String, &str> = HashMap::new();
+    for item in &model.shared {
+        if let syn::Item::Fn(func) = item {
+            let name = func.sig.ident.to_string();
+            if name.starts_with("__loci") {
+                errors.spanned(&func.sig.ident, format!("`{name}` is reserved for names loci generates; rename it"));
+            }
+        }
+    }
     let written = model.items.iter().filter(|item| item.is_written());
     let declared = model.peers.iter().map(|p| (p.ident(), "peer")).chain(written.map(|i| (i.ident(), "placed item")));
     for (ident, what) in declared {

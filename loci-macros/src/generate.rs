@@ -149,7 +149,7 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
             let supplied = supplied.then(|| quote!(impl ::loci::Supplied for #ty { type Item = #local_item; }));
             (quote!(::loci::LocalKind), quote!(#supplied))
         }
-        Kind::Block { captures } => {
+        Kind::Block { captures, .. } => {
             let captures = capture_impls(&ty, captures);
             (
                 quote!(::loci::FunctionKind),
@@ -167,6 +167,19 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let reach = match (&item.kind, &item.requester) {
         // Local state is never reachable from another instance.
         (Kind::Local { .. }, _) => None,
+        // A block runs for the code it was written in: only that code's peer may run it. The
+        // tie is resolved at the block's context type, where a missing tie is reported.
+        (Kind::Block { caller, .. }, _) => {
+            let multiplicity = match &item.context {
+                Some(context) => quote_spanned!(context.ty.span()=> <#caller as ::loci::Tie<#peer>>::Multiplicity),
+                None => quote!(<#caller as ::loci::Tie<#peer>>::Multiplicity),
+            };
+            Some(quote! {
+                impl ::loci::__private::Reach<#caller> for #ty {
+                    type Multiplicity = #multiplicity;
+                }
+            })
+        }
         // Only the requester's peer kind may reach an item that takes the requesting remote.
         (_, Some(requester)) => {
             let q = &requester.peer;
@@ -247,6 +260,11 @@ fn spore_arms(model: &Model, peer: &Ident) -> Vec<TokenStream> {
                 #id => {
                     let mut __captured: &[u8] = __captures;
                     #takes
+                    if !__captured.is_empty() {
+                        return ::core::result::Result::Err(::loci::__private::SporeFailure::Codec(
+                            "bytes left over after the captures".into(),
+                        ));
+                    }
                     let __in = ::loci::__private::take_input::<#marker>(__input).map_err(#codec)?;
                     let __out = #name(#ctx #(#names,)* __in);
                     ::loci::__private::encode_output::<#marker>(&__out).map_err(#codec)
@@ -446,19 +464,33 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         .filter(|(_, item)| matches!(item.kind, Kind::Function | Kind::Once | Kind::Block { .. }))
         .map(|(id, item)| {
         let handle = handle_type(item);
-        if let Kind::Block { captures } = &item.kind {
+        if let Kind::Block { captures, caller } = &item.kind {
             let body = body_ident(item.ident());
             let (takes, names) = take_captures(
                 &handle,
                 captures,
                 quote!(|error| ::loci::__private::Failure::BadArguments(error.to_string())),
             );
-            let call = quote!(#body(&__ctx, #(#names),*));
+            let ctx = match &item.context {
+                Some(context) if !context.by_ref => quote!(__ctx),
+                _ => quote!(&__ctx),
+            };
+            let call = quote!(#body(#ctx, #(#names),*));
             let call = if item.is_async() { quote!(#call.await) } else { call };
             return quote! {
                 #id => {
+                    if __requester.peer() != <#caller as ::loci::Peer>::INDEX {
+                        return ::core::result::Result::Err(::loci::__private::Failure::NotForCaller(
+                            <#caller as ::loci::Peer>::NAME.into(),
+                        ));
+                    }
                     let mut __captured: &[u8] = &__args;
                     #takes
+                    if !__captured.is_empty() {
+                        return ::core::result::Result::Err(::loci::__private::Failure::BadArguments(
+                            "bytes left over after the captures".into(),
+                        ));
+                    }
                     let __ctx = ::core::clone::Clone::clone(__ctx);
                     ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
                         let __output = #call;
@@ -507,6 +539,14 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
         }
     });
     let spore_arms = spore_arms(model, peer);
+    let spore_signatures =
+        model.spores.iter().filter(|spore| spore.peer.as_ref().is_none_or(|p| p == peer)).map(|spore| {
+            let (id, name) = (spore.id, &spore.func.sig.ident);
+            quote!(#id => ::core::option::Option::Some((
+            ::core::any::TypeId::of::<<__loci_spore::#name as ::loci::__private::SporeFn>::Input>(),
+            ::core::any::TypeId::of::<<__loci_spore::#name as ::loci::__private::SporeFn>::Output>(),
+        )),)
+        });
     let main = model.mains.iter().find(|main| &main.peer == peer).map_or_else(
         || quote!(::core::option::Option::None),
         |main| {
@@ -572,6 +612,14 @@ fn peer_impl(model: &Model, peer: &Ident) -> TokenStream {
                 }
             }
 
+            #[allow(unreachable_code)]
+            fn __spore_signature(__spore: u16) -> ::core::option::Option<(::core::any::TypeId, ::core::any::TypeId)> {
+                match __spore {
+                    #(#spore_signatures)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
             #[allow(unused_variables)]
             fn __main(__ctx: ::loci::Here<Self>) -> ::core::option::Option<::loci::__private::BoxFuture<'static, ::loci::Result<()>>> {
                 #main
@@ -617,12 +665,15 @@ fn fingerprint(model: &Model) -> [u8; 16] {
     for spore in &model.spores {
         let captures: Vec<String> = spore.captures.iter().map(|c| c.ty.to_token_stream().to_string()).collect();
         let peer = spore.peer.as_ref().map_or_else(|| "any".to_owned(), ToString::to_string);
+        // A spore outlives connections (it may be stored), so its code is part of the build.
         canonical += &format!(
-            "spore {} on {peer} ({}) {} -> {}\n",
+            "spore {} in {} on {peer} ({}) {} -> {} {}\n",
             spore.id,
+            spore.owner,
             captures.join(", "),
             spore.input.to_token_stream(),
-            spore.output.to_token_stream()
+            spore.output.to_token_stream(),
+            spore.func.block.to_token_stream()
         );
     }
     // Types defined in the module travel too: a changed field must change the fingerprint.

@@ -176,9 +176,10 @@ struct Job {
     context: Option<Ident>,
     /// Variables bound before the body (its parameters).
     scope: Scope,
-    /// Local variables of the code the body was lifted from, and that code's context.
+    /// Local variables of the code the body was lifted from (and of the code around that), and
+    /// the contexts of that code, each with its peer.
     outer: Vec<Ident>,
-    outer_context: Option<(Ident, Ident)>,
+    outer_contexts: Vec<(Ident, Ident)>,
     owner: Ident,
     /// Set for lifted bodies: where to record their uses of the outer code.
     site: Option<SiteRef>,
@@ -207,10 +208,11 @@ fn signature_scope(sig: &syn::Signature) -> (Scope, Option<(Ident, Ident)>) {
             if let (Some(peer), Pat::Ident(name)) = (model::here_peer(&arg.ty), &*arg.pat) {
                 context.get_or_insert((name.ident.clone(), peer));
             }
-            let mut names = Vec::new();
-            bindings(&arg.pat, &mut names);
-            for (name, ty) in names {
-                scope.push((name, ty.or_else(|| Some((*arg.ty).clone()))));
+            // A plain parameter has the parameter's type; names taken out of a pattern have
+            // types of their own, which are not written here.
+            match &*arg.pat {
+                Pat::Ident(name) => scope.push((name.ident.clone(), Some((*arg.ty).clone()))),
+                pattern => bindings(pattern, &mut scope),
             }
         }
     }
@@ -227,7 +229,7 @@ pub fn module(errors: &Errors, model: &mut Model) {
             context: context.map(|(name, _)| name),
             scope,
             outer: Vec::new(),
-            outer_context: None,
+            outer_contexts: Vec::new(),
             owner: item.ident().clone(),
             site: None,
         });
@@ -240,7 +242,7 @@ pub fn module(errors: &Errors, model: &mut Model) {
             context: context.map(|(name, _)| name),
             scope,
             outer: Vec::new(),
-            outer_context: None,
+            outer_contexts: Vec::new(),
             owner: main.func.sig.ident.clone(),
             site: None,
         });
@@ -254,7 +256,7 @@ pub fn module(errors: &Errors, model: &mut Model) {
                 context: context.map(|(name, _)| name),
                 scope,
                 outer: Vec::new(),
-                outer_context: None,
+                outer_contexts: Vec::new(),
                 owner: func.sig.ident.clone(),
                 site: None,
             });
@@ -269,7 +271,7 @@ pub fn module(errors: &Errors, model: &mut Model) {
             job: &job,
             scopes: vec![job.scope.clone()],
             outside: Outside {
-                context_peer: job.outer_context.as_ref().map(|(_, peer)| peer.clone()),
+                context_peer: job.outer_contexts.first().map(|(_, peer)| peer.clone()),
                 ..Outside::default()
             },
             new_jobs: Vec::new(),
@@ -321,8 +323,16 @@ impl Lifter<'_> {
         self.scopes.iter().rev().flat_map(|scope| scope.iter().rev()).find(|(name, _)| name == ident).map(|(_, ty)| ty)
     }
 
-    fn visible(&self) -> Vec<Ident> {
-        self.scopes.iter().flatten().map(|(name, _)| name.clone()).collect()
+    /// What code lifted from here may not use: the variables in scope here and those this code
+    /// may not use itself.
+    fn outer_for_lifted(&self) -> Vec<Ident> {
+        self.scopes.iter().flatten().map(|(name, _)| name.clone()).chain(self.job.outer.iter().cloned()).collect()
+    }
+
+    /// The contexts code lifted from here may not use: this code's and those around it.
+    fn outer_contexts_for_lifted(&self) -> Vec<(Ident, Ident)> {
+        let own = self.job.context.clone().zip(self.job.peer.clone());
+        own.into_iter().chain(self.job.outer_contexts.iter().cloned()).collect()
     }
 
     fn with_scope(&mut self, names: Scope, walk: impl FnOnce(&mut Self)) {
@@ -337,7 +347,7 @@ impl Lifter<'_> {
         if self.bound(ident).is_some() {
             return;
         }
-        if self.job.outer_context.as_ref().is_some_and(|(context, _)| context == ident) {
+        if self.job.outer_contexts.iter().any(|(context, _)| context == ident) {
             self.outside.context.push(ident.clone());
         } else if self.job.outer.contains(ident) {
             self.outside.uncaptured.push(ident.clone());
@@ -443,7 +453,7 @@ impl Lifter<'_> {
         self.model.items.push(Placed {
             func,
             peer: peer.clone(),
-            kind: Kind::Block { captures: captures.clone() },
+            kind: Kind::Block { captures: captures.clone(), caller: caller.clone() },
             requester: None,
             context: Some(context),
             params: captures
@@ -470,12 +480,14 @@ impl Lifter<'_> {
             scope: std::iter::once((context_name, None))
                 .chain(captures.iter().map(|c| (c.ident.clone(), Some(c.ty.clone()))))
                 .collect(),
-            outer: self.visible(),
-            outer_context: self.job.context.clone().map(|context| (context, caller)),
+            outer: self.outer_for_lifted(),
+            outer_contexts: self.outer_contexts_for_lifted(),
             owner: self.job.owner.clone(),
             site: Some(SiteRef::Block(site)),
         });
-        let ctx = &invocation.ctx;
+        // The context expression belongs to the code around the block.
+        let mut ctx = invocation.ctx.clone();
+        self.visit_expr_mut(&mut ctx);
         let marker = quote!(__loci_item::#name);
         let values = Self::captured_values(&marker, &captures);
         // The access is spanned at the block's context type: a missing tie is reported there.
@@ -545,6 +557,7 @@ impl Lifter<'_> {
             fn #name(#context_param #(#params)* #input_name: #input_ty) -> #output #body
         };
         let peer = context.as_ref().map(|(_, context)| context.peer.clone());
+        let spore_context = context.as_ref().map(|(name, _)| name.clone());
         let mut scope: Scope = context.iter().map(|(name, _)| (name.clone(), None)).collect();
         scope.extend(captures.iter().map(|c| (c.ident.clone(), Some(c.ty.clone()))));
         scope.push((input_name, Some(input_ty.clone())));
@@ -564,10 +577,10 @@ impl Lifter<'_> {
         self.new_jobs.push(Job {
             target: BodyRef::Spore(usize::from(id)),
             peer,
-            context: None,
+            context: spore_context,
             scope,
-            outer: self.visible(),
-            outer_context: self.job.context.clone().zip(self.job.peer.clone()),
+            outer: self.outer_for_lifted(),
+            outer_contexts: self.outer_contexts_for_lifted(),
             owner: self.job.owner.clone(),
             site: Some(SiteRef::Spore(usize::from(id))),
         });
@@ -583,12 +596,47 @@ impl Lifter<'_> {
     }
 
     /// Checks the uses inside a macro this phase does not lift, as far as its tokens parse
-    /// as expressions (`println!("{}", x)`, `vec![a, b]`).
+    /// as expressions (`println!("{}", x)`, `vec![a, b]`), including the names a format string
+    /// uses inline (`"{x}"`).
     fn macro_uses(&mut self, mac: &syn::Macro) {
+        if let Some(inner) = first_lifted_macro(mac.tokens.clone()) {
+            self.errors.spanned(
+                inner,
+                format!("a remote block or a spore cannot be written inside the arguments of `{}!`: bind it to a variable first, `let value = ..;`, and pass that", mac.path.segments.last().map_or_else(String::new, |s| s.ident.to_string())),
+            );
+            return;
+        }
         if let Ok(exprs) = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
             for mut expr in exprs {
+                if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(format), .. }) = &expr {
+                    for name in inline_format_names(&format.value()) {
+                        self.use_of(&Ident::new(&name, format.span()));
+                    }
+                }
                 self.visit_expr_mut(&mut expr);
             }
+        }
+    }
+}
+
+impl Lifter<'_> {
+    /// Walks an `if` / `while` condition left to right: each `let` binds for what follows it.
+    fn visit_condition(&mut self, cond: &mut Expr) {
+        match cond {
+            Expr::Let(expr_let) => {
+                self.visit_expr_mut(&mut expr_let.expr);
+                let mut names = Vec::new();
+                bindings(&expr_let.pat, &mut names);
+                if let Some(scope) = self.scopes.last_mut() {
+                    scope.extend(names);
+                }
+            }
+            Expr::Binary(binary) if matches!(binary.op, syn::BinOp::And(_)) => {
+                self.visit_condition(&mut binary.left);
+                self.visit_condition(&mut binary.right);
+            }
+            Expr::Paren(paren) => self.visit_condition(&mut paren.expr),
+            other => self.visit_expr_mut(other),
         }
     }
 }
@@ -654,20 +702,20 @@ impl VisitMut for Lifter<'_> {
                 self.with_scope(names, |this| this.visit_block_mut(&mut for_loop.body));
             }
             Expr::If(if_expr) => {
-                // `if let` binds for the branch taken.
-                self.visit_expr_mut(&mut if_expr.cond);
-                let mut names = Vec::new();
-                let_bindings(&if_expr.cond, &mut names);
-                self.with_scope(names, |this| this.visit_block_mut(&mut if_expr.then_branch));
+                // `if let` binds for the rest of its condition and the branch taken.
+                self.with_scope(Vec::new(), |this| {
+                    this.visit_condition(&mut if_expr.cond);
+                    this.visit_block_mut(&mut if_expr.then_branch);
+                });
                 if let Some((_, else_branch)) = &mut if_expr.else_branch {
                     self.visit_expr_mut(else_branch);
                 }
             }
             Expr::While(while_expr) => {
-                self.visit_expr_mut(&mut while_expr.cond);
-                let mut names = Vec::new();
-                let_bindings(&while_expr.cond, &mut names);
-                self.with_scope(names, |this| this.visit_block_mut(&mut while_expr.body));
+                self.with_scope(Vec::new(), |this| {
+                    this.visit_condition(&mut while_expr.cond);
+                    this.visit_block_mut(&mut while_expr.body);
+                });
             }
             Expr::Match(match_expr) => {
                 self.visit_expr_mut(&mut match_expr.expr);
@@ -691,15 +739,53 @@ impl VisitMut for Lifter<'_> {
     }
 }
 
-/// The variables bound by the `let`s of an `if let` / `while let` condition.
-fn let_bindings(cond: &Expr, out: &mut Scope) {
-    match cond {
-        Expr::Let(expr_let) => bindings(&expr_let.pat, out),
-        Expr::Binary(binary) => {
-            let_bindings(&binary.left, out);
-            let_bindings(&binary.right, out);
+/// The first `remote!` or `spore!` invoked in `tokens`, for an error at it.
+fn first_lifted_macro(tokens: TokenStream) -> Option<TokenStream> {
+    let mut previous: Option<TokenTree> = None;
+    for tree in tokens {
+        if let (Some(TokenTree::Ident(ident)), TokenTree::Punct(punct)) = (&previous, &tree) {
+            if punct.as_char() == '!' && (ident == "remote" || ident == "spore") {
+                return Some(quote!(#ident #punct));
+            }
         }
-        Expr::Paren(paren) => let_bindings(&paren.expr, out),
-        _ => {}
+        if let TokenTree::Group(group) = &tree {
+            if let Some(found) = first_lifted_macro(group.stream()) {
+                return Some(found);
+            }
+        }
+        previous = Some(tree);
+    }
+    None
+}
+
+/// The names a format string uses inline: `x` in `"{x}"` and `"{x:?}"`, not `"{0}"` or `"{{"`.
+fn inline_format_names(format: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '{' {
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            continue;
+        }
+        let name: String = std::iter::from_fn(|| chars.next_if(|c| c.is_alphanumeric() || *c == '_')).collect();
+        let starts_like_a_name = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
+        if starts_like_a_name && matches!(chars.peek(), Some('}') | Some(':')) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_format_names;
+
+    #[test]
+    fn format_strings_name_their_inline_arguments() {
+        assert_eq!(inline_format_names("{} {line} {x:?} {0} {{escaped}} {_y:>4}"), vec!["line", "x", "_y"]);
+        assert!(inline_format_names("{{line}}").is_empty());
     }
 }

@@ -123,7 +123,8 @@ pub enum Kind {
     Once,
     /// A remote block lifted out of code placed on another peer: a function of this peer whose
     /// arguments are the block's captures.
-    Block { captures: Vec<Capture> },
+    /// Only the peer of the code it is written in (`caller`) may run it.
+    Block { captures: Vec<Capture>, caller: Ident },
 }
 
 /// The `requester: &Remote<Q>` parameter of a subjective value or of a function or signal

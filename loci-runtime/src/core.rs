@@ -131,8 +131,11 @@ impl Connection {
         let disconnected = || RemoteError::Disconnected { remote: self.info.to_string(), item: item_name };
         let id = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let deadline =
-            timeout.map(|limit| Deadline { at: tokio::time::Instant::now() + limit, limit, item: item_name });
+        // A timeout too long to add to the clock waits as long as the remote stays connected.
+        let deadline = timeout.and_then(|limit| {
+            let at = tokio::time::Instant::now().checked_add(limit)?;
+            Some(Deadline { at, limit, item: item_name })
+        });
         let at = deadline.as_ref().map(|deadline| deadline.at);
         match lock(&self.pending).as_mut() {
             Some(pending) => pending.insert(id, Waiter { reply: tx, deadline }),
@@ -142,8 +145,17 @@ impl Connection {
             self.watch(at);
         }
         let _forget = PendingGuard { connection: self, id };
-        if !self.send(Header::Call { id, item }, &args).await {
-            return Err(disconnected());
+        let mut rx = rx;
+        // Waiting for room to send counts against the deadline too: the sweeper's answer ends
+        // the wait for a remote that has stopped reading.
+        tokio::select! {
+            biased;
+            sent = self.send(Header::Call { id, item }, &args) => {
+                if !sent {
+                    return Err(disconnected());
+                }
+            }
+            answer = &mut rx => return answer.unwrap_or_else(|_| Err(disconnected())),
         }
         rx.await.unwrap_or_else(|_| Err(disconnected()))
     }

@@ -65,6 +65,10 @@ pub trait Peer: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn __apply_spore(ctx: &Here<Self>, spore: u16, captures: &[u8], input: &[u8]) -> Result<Vec<u8>, SporeFailure>;
 
+    /// The input and output types of spore `spore`, if it runs on this peer (generated).
+    #[doc(hidden)]
+    fn __spore_signature(spore: u16) -> Option<(std::any::TypeId, std::any::TypeId)>;
+
     /// The peer's `main`, if it has one (generated).
     #[doc(hidden)]
     fn __main(ctx: Here<Self>) -> Option<BoxFuture<'static, crate::Result<()>>>;

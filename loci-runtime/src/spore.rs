@@ -5,6 +5,7 @@
 //! (into the executables of the peers it may run on); the value that travels is only which
 //! function it is and its captured data. Applying it runs the function where it is applied.
 
+use std::any::TypeId;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -63,6 +64,15 @@ pub enum SporeError {
     /// Spores of two different modules were composed.
     #[error("spores of different modules cannot be composed")]
     Mixed,
+    /// The spore's functions do not chain from its input type to its output type (it was
+    /// decoded as another spore type than it was made as).
+    #[error("the spore's functions do not take `{input}` to `{output}`: it was made as another spore type")]
+    Mistyped {
+        /// The input type it was applied to.
+        input: &'static str,
+        /// The output type asked of it.
+        output: &'static str,
+    },
 }
 
 /// One function of a spore: which one, and its encoded captures.
@@ -137,6 +147,7 @@ impl<P, In, Out> fmt::Debug for Spore<P, In, Out> {
         f.debug_struct("Spore")
             .field("steps", &steps)
             .field("capture_bytes", &self.steps.iter().map(|step| step.captures.len()).sum::<usize>())
+            .field("broken", &self.broken)
             .finish()
     }
 }
@@ -169,6 +180,7 @@ impl<P, In: Transmit, Out: Transmit> Spore<P, In, Out> {
         if let Some(broken) = &self.broken {
             return Err(SporeError::Codec { spore: first, detail: broken.clone() });
         }
+        self.check_types::<Q>()?;
         let mut value =
             input.__encode().map_err(|error| SporeError::Codec { spore: first, detail: error.to_string() })?;
         for step in &self.steps {
@@ -179,6 +191,26 @@ impl<P, In: Transmit, Out: Transmit> Spore<P, In, Out> {
         }
         let last = self.steps.last().map_or(0, |step| step.spore);
         Out::__decode(&value).map_err(|error| SporeError::Codec { spore: last, detail: error.to_string() })
+    }
+
+    /// Checks, before running anything, that every function is here and that they chain from
+    /// `In` to `Out`: the bytes of a spore may come from anywhere.
+    fn check_types<Q: Peer>(&self) -> Result<(), SporeError> {
+        let mistyped =
+            || SporeError::Mistyped { input: std::any::type_name::<In>(), output: std::any::type_name::<Out>() };
+        let mut expected = TypeId::of::<In>();
+        for step in &self.steps {
+            let (input, output) =
+                Q::__spore_signature(step.spore).ok_or(SporeError::NotHere { spore: step.spore, peer: Q::NAME })?;
+            if input != expected {
+                return Err(mistyped());
+            }
+            expected = output;
+        }
+        if self.steps.is_empty() || expected != TypeId::of::<Out>() {
+            return Err(mistyped());
+        }
+        Ok(())
     }
 
     /// The spore that applies `next` to this one's output: a spore built of others.

@@ -229,4 +229,10 @@ fn a_spore_of_another_build_or_for_another_peer_is_refused() {
     let outcome = retyped.apply(&tms[0].here, ());
     assert!(matches!(outcome, Err(SporeError::NotHere { peer: "TaskManager", .. })), "{outcome:?}");
     assert_eq!(gateway::job_manager_name().apply(&jm.here, ()), Ok("jm".to_owned()));
+
+    // Retyped so that its functions no longer chain: refused before anything runs.
+    let bytes = postcard::to_allocvec(&gateway::scale(3)).unwrap();
+    let mistyped: loci::Spore<loci::Anywhere, String, u64> = postcard::from_bytes(&bytes).unwrap();
+    let outcome = mistyped.apply(&jm.here, "three".to_owned());
+    assert!(matches!(outcome, Err(SporeError::Mistyped { .. })), "{outcome:?}");
 }

@@ -309,12 +309,10 @@ pub mod gateway {
         mgr: &Remote<TaskManager>,
     ) -> Result<Acknowledge, RemoteError> {
         remote!(ctx, capture(execution_attempt_id), |tm: &Here<TaskManager>| -> Acknowledge {
-            with_tasks(tm, |tasks| {
-                if tasks.cancel(execution_attempt_id) {
-                    tasks.log(format!("task {execution_attempt_id} cancelled"));
-                } else {
-                    tasks.log(format!("Cannot find task to cancel for execution {execution_attempt_id}"));
-                }
+            with_tasks(tm, |tasks| match tasks.cancel(execution_attempt_id) {
+                Some(TaskState::Cancelled) => tasks.log(format!("task {execution_attempt_id} cancelled")),
+                Some(ended) => tasks.log(format!("task {execution_attempt_id} had already ended ({ended:?})")),
+                None => tasks.log(format!("Cannot find task to cancel for execution {execution_attempt_id}")),
             });
             Acknowledge
         })

@@ -23,6 +23,8 @@ pub struct Task {
 struct Progress {
     words: AtomicU64,
     stop: AtomicBool,
+    /// Set when its results were discarded (`failPartition`): it reports no words from then on.
+    discarded: AtomicBool,
     state: Mutex<TaskStateSlot>,
 }
 
@@ -30,6 +32,14 @@ struct Progress {
 struct TaskStateSlot(Option<TaskState>);
 
 impl Progress {
+    fn words(&self) -> u64 {
+        if self.discarded.load(Ordering::Relaxed) {
+            0
+        } else {
+            self.words.load(Ordering::Relaxed)
+        }
+    }
+
     fn state(&self) -> TaskState {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.clone().unwrap_or(TaskState::Running)
     }
@@ -42,6 +52,9 @@ impl Progress {
         }
     }
 }
+
+/// Log lines a TaskManager keeps; older ones are dropped.
+const LOG_LINES: usize = 1000;
 
 /// The TaskManager's running tasks and its log, in its local state.
 #[derive(Default)]
@@ -58,6 +71,9 @@ impl Tasks {
     pub fn log(&mut self, line: impl Into<String>) {
         let line = line.into();
         println!("{line}");
+        if self.log.len() == LOG_LINES {
+            self.log.remove(0);
+        }
         self.log.push(line);
     }
 
@@ -69,8 +85,9 @@ impl Tasks {
     /// Starts counting the words of the deployment's text, one word per `word_delay_ms`.
     pub fn submit(&mut self, deployment: TaskDeployment) -> Result<(), Refusal> {
         let execution = deployment.execution;
-        if self.running.contains_key(&execution) {
-            return Err(format!("task {execution} is already deployed"));
+        // A task that ended may be deployed again; one that runs may not.
+        if self.running.get(&execution).is_some_and(|task| task.progress.state() == TaskState::Running) {
+            return Err(format!("task {execution} is already running"));
         }
         let progress = Arc::new(Progress::default());
         let words: Vec<String> = deployment.text.split_whitespace().map(str::to_owned).collect();
@@ -109,16 +126,13 @@ impl Tasks {
         }
     }
 
-    /// Aborts a task at once.
-    pub fn cancel(&mut self, execution: ExecutionAttemptId) -> bool {
-        match self.running.get(&execution) {
-            Some(task) => {
-                task.abort.abort();
-                task.progress.set_state(TaskState::Cancelled);
-                true
-            }
-            None => false,
-        }
+    /// Aborts a task at once; its state afterwards (a task that had ended keeps its end),
+    /// or `None` if there is no such task.
+    pub fn cancel(&mut self, execution: ExecutionAttemptId) -> Option<TaskState> {
+        let task = self.running.get(&execution)?;
+        task.abort.abort();
+        task.progress.set_state(TaskState::Cancelled);
+        Some(task.progress.state())
     }
 
     /// Records new input partitions of a task.
@@ -136,7 +150,7 @@ impl Tasks {
     pub fn fail_partition(&mut self, execution: ExecutionAttemptId) -> bool {
         match self.running.get_mut(&execution) {
             Some(task) => {
-                task.progress.words.store(0, Ordering::Relaxed);
+                task.progress.discarded.store(true, Ordering::Relaxed);
                 task.partitions.clear();
                 true
             }
@@ -178,7 +192,7 @@ impl Tasks {
                 execution: task.deployment.execution,
                 name: task.deployment.name.clone(),
                 state: task.progress.state(),
-                words: task.progress.words.load(Ordering::Relaxed),
+                words: task.progress.words(),
                 partitions: task.partitions.clone(),
                 checkpoints: task.checkpoints.clone(),
             })

@@ -57,7 +57,7 @@ fn every_gateway_operation_has_its_effect_on_the_task_manager() {
     assert!(stopped.ends_with("Ok(Acknowledge)"), "{stopped}");
     tms[0].wait_for("task exec-2 (slow) stopped after");
     run(&mut jm, "cancel tm1 2", "cancel exec-2 on tm1");
-    tms[0].wait_for("task exec-2 cancelled");
+    tms[0].wait_for("task exec-2 had already ended (Stopped)");
     // ... and one cancelled while it runs.
     run(&mut jm, "submit tm1 3 long 1000 a b c d e f g h", "submit exec-3 to tm1");
     run(&mut jm, "cancel tm1 3", "cancel exec-3 on tm1");
