@@ -1,12 +1,13 @@
 //! The standard command line of every peer executable.
 
 use std::io::IsTerminal;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
 
+use crate::core::Reconnect;
 use crate::error::{Error, Result};
 use crate::instance::{Builder, Instance};
 use crate::placement::{Module, Peer};
@@ -19,9 +20,9 @@ pub struct InstanceArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000`; repeat for several
-    #[arg(long, value_name = "PEER=ADDR", value_parser = parse_connect)]
-    pub connect: Vec<(String, SocketAddr)>,
+    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000` or `registry=localhost:4000` (resolved again on every attempt); repeat for several
+    #[arg(long, value_name = "PEER=HOST:PORT", value_parser = parse_connect)]
+    pub connect: Vec<(String, String)>,
 
     /// Directory with the cluster credentials, created by `loci credentials init DIR`
     #[arg(long, value_name = "DIR", env = "LOCI_CREDENTIALS", default_value = "loci-credentials")]
@@ -43,8 +44,8 @@ pub struct InstanceArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME)]
     pub max_frame_bytes: usize,
 
-    /// A remote silent for this long (no data, no keep-alive) counts as gone, in milliseconds
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    /// A remote silent for this long (no data, no keep-alive) counts as gone, in milliseconds; keep-alives go out every eighth of it: a stall of up to seven eighths goes unnoticed, a dead remote is noticed within nine eighths
+    #[arg(long, value_name = "MS", default_value_t = 4000)]
     pub idle_timeout_ms: u64,
 
     /// How long to keep dialling `--connect` targets and waiting for Single ties, in milliseconds
@@ -54,18 +55,26 @@ pub struct InstanceArgs {
     /// How long a remote access waits for its answer, in milliseconds; 0 waits as long as the remote stays connected
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub call_timeout_ms: u64,
+
+    /// How long a lost Single remote may stay away before the instance ends, in milliseconds; lost `--connect` targets are dialled again meanwhile; 0 ends at once and dials nothing again
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub reconnect_give_up_ms: u64,
+
+    /// The longest wait between two attempts to dial a lost `--connect` target, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub reconnect_max_delay_ms: u64,
 }
 
-fn parse_connect(value: &str) -> std::result::Result<(String, SocketAddr), String> {
-    let (peer, addr) = value
+fn parse_connect(value: &str) -> std::result::Result<(String, String), String> {
+    let (peer, target) = value
         .split_once('=')
-        .ok_or_else(|| format!("expected PEER=ADDR, e.g. registry=127.0.0.1:4000, got `{value}`"))?;
-    let addr = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve `{addr}`: {e}"))?
-        .next()
-        .ok_or_else(|| format!("`{addr}` resolves to no address"))?;
-    Ok((peer.trim().to_owned(), addr))
+        .ok_or_else(|| format!("expected PEER=HOST:PORT, e.g. registry=127.0.0.1:4000, got `{value}`"))?;
+    let (host, port) =
+        target.rsplit_once(':').ok_or_else(|| format!("expected HOST:PORT after `{peer}=`, got `{target}`"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("expected HOST:PORT after `{peer}=`, got `{target}`"));
+    }
+    Ok((peer.trim().to_owned(), target.to_owned()))
 }
 
 impl InstanceArgs {
@@ -93,7 +102,12 @@ impl InstanceArgs {
             .max_frame_bytes(self.max_frame_bytes)
             .idle_timeout(Duration::from_millis(self.idle_timeout_ms))
             .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
-            .call_timeout((self.call_timeout_ms > 0).then(|| Duration::from_millis(self.call_timeout_ms)));
+            .call_timeout((self.call_timeout_ms > 0).then(|| Duration::from_millis(self.call_timeout_ms)))
+            .reconnect(Reconnect {
+                max_delay: Duration::from_millis(self.reconnect_max_delay_ms),
+                give_up: Some(Duration::from_millis(self.reconnect_give_up_ms)),
+                ..Reconnect::default()
+            });
         builder = if self.insecure { builder.insecure() } else { builder.credentials(self.credentials.clone()) };
         if let Some(addr) = self.listen {
             builder = builder.listen(addr);
@@ -101,8 +115,8 @@ impl InstanceArgs {
         if let Some(name) = &self.name {
             builder = builder.name(name.clone());
         }
-        for (peer, addr) in &self.connect {
-            builder = builder.connect(peer.clone(), *addr);
+        for (peer, target) in &self.connect {
+            builder = builder.connect(peer.clone(), target);
         }
         builder
     }

@@ -28,6 +28,11 @@ const CLOSE_PROTOCOL: u32 = 2;
 pub(crate) const CLOSE_ENDED: u32 = 3;
 /// The instance stopped because of a failure (its `main` failed, or it lost a `Single` remote).
 pub(crate) const CLOSE_FAILED: u32 = 4;
+/// The two instances are connected by another connection, which stays (see
+/// `wire::handshake::keeps_mutual_dial`).
+const CLOSE_DUPLICATE: u32 = 5;
+/// Placed code asked to disconnect this remote; the reason says why.
+pub(crate) const CLOSE_DISCONNECT: u32 = 6;
 
 /// How long a reader whose stream ended waits for the close that says why.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -43,6 +48,18 @@ pub(crate) enum DialError {
     Refused(String),
     /// The network or TLS failed; `retry` says whether trying again may help.
     Failed { reason: String, retry: bool },
+    /// The two instances are already connected by another connection, which stays.
+    AlreadyConnected,
+}
+
+/// How a handshake that produced no hello ended.
+enum HelloEnd {
+    /// The remote refused the connection by rule.
+    Refused,
+    /// The remote keeps another connection between the two instances.
+    Duplicate,
+    /// Anything else: the network, a timeout, a malformed hello.
+    Failed,
 }
 
 fn frame_reader(recv: quinn::RecvStream, max_frame: usize) -> FrameReader {
@@ -61,6 +78,8 @@ fn describe_close(error: &quinn::ConnectionError) -> String {
                 code if code == u64::from(CLOSE_PROTOCOL) => format!("protocol violation: {reason}"),
                 code if code == u64::from(CLOSE_ENDED) => "shut down".to_owned(),
                 code if code == u64::from(CLOSE_FAILED) => format!("stopped after a failure: {reason}"),
+                code if code == u64::from(CLOSE_DUPLICATE) => format!("replaced: {reason}"),
+                code if code == u64::from(CLOSE_DISCONNECT) => format!("disconnected by the remote: {reason}"),
                 _ if reason.is_empty() => "closed by the remote".to_owned(),
                 _ => format!("closed by the remote: {reason}"),
             }
@@ -89,8 +108,20 @@ fn is_shutdown(error: &quinn::ConnectionError) -> bool {
     matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_ENDED))
 }
 
-fn is_refusal(error: &quinn::ConnectionError) -> bool {
-    matches!(error, quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_REFUSED))
+fn hello_end(error: &quinn::ConnectionError) -> HelloEnd {
+    match error {
+        quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code.into_inner() == u64::from(CLOSE_REFUSED) =>
+        {
+            HelloEnd::Refused
+        }
+        quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code.into_inner() == u64::from(CLOSE_DUPLICATE) =>
+        {
+            HelloEnd::Duplicate
+        }
+        _ => HelloEnd::Failed,
+    }
 }
 
 async fn write_hello(send: &mut quinn::SendStream, hello: Hello) -> Result<(), String> {
@@ -99,14 +130,14 @@ async fn write_hello(send: &mut quinn::SendStream, hello: Hello) -> Result<(), S
     send.write_all(&buf).await.map_err(|e| e.to_string())
 }
 
-/// Reads the remote's hello. Errors are `(reason, refused_by_remote)`.
-async fn read_hello(quic: &quinn::Connection, frames: &mut FrameReader) -> Result<Hello, (String, bool)> {
+/// Reads the remote's hello. Errors say why and how the handshake ended.
+async fn read_hello(quic: &quinn::Connection, frames: &mut FrameReader) -> Result<Hello, (String, HelloEnd)> {
     let closed = |quic: &quinn::Connection, fallback: String| match quic.close_reason() {
-        Some(error) => (describe_close(&error), is_refusal(&error)),
-        None => (fallback, false),
+        Some(error) => (describe_close(&error), hello_end(&error)),
+        None => (fallback, HelloEnd::Failed),
     };
     let frame = match tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()).await {
-        Err(_) => return Err(("no handshake within 5 s".to_owned(), false)),
+        Err(_) => return Err(("no handshake within 5 s".to_owned(), HelloEnd::Failed)),
         Ok(None) => return Err(closed(quic, "the remote closed the stream during the handshake".to_owned())),
         Ok(Some(Err(error))) => {
             // Give a close frame that raced the stream error a moment to arrive.
@@ -117,26 +148,41 @@ async fn read_hello(quic: &quinn::Connection, frames: &mut FrameReader) -> Resul
     };
     match decode_frame(&frame) {
         Ok((Header::Hello(hello), _)) => Ok(hello),
-        Ok((other, _)) => Err((format!("expected a hello, got {other:?}"), false)),
-        Err(error) => Err((format!("malformed hello: {error}"), false)),
+        Ok((other, _)) => Err((format!("expected a hello, got {other:?}"), HelloEnd::Failed)),
+        Err(error) => Err((format!("malformed hello: {error}"), HelloEnd::Failed)),
     }
 }
 
 fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Refusal) -> String {
     let reason = refusal.to_string();
-    tracing::warn!(%addr, "{local} refused a connection: {reason}");
-    quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
+    if let Refusal::AlreadyConnected { .. } = refusal {
+        // Not a problem: the two instances stay connected by their other connection.
+        tracing::debug!(%addr, "{local} keeps its other connection: {reason}");
+        quic.close(CLOSE_DUPLICATE.into(), reason.as_bytes());
+    } else {
+        tracing::warn!(%addr, "{local} refused a connection: {reason}");
+        quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
+    }
     reason
 }
 
-/// Connects to `addr`, expecting peer `expected`, and starts driving the connection.
+/// This instance's hello.
+fn own_hello(core: &crate::core::Core) -> Hello {
+    Hello::new(core.spec, core.local, core.instance, &core.name).listening(core.listen.get().copied())
+}
+
+/// Connects to `addr`, expecting peer `expected`, and starts driving the connection; returns
+/// the remote.
 pub(crate) async fn dial<P: Peer>(
     here: &Here<P>,
-    endpoint: &quinn::Endpoint,
     expected: u16,
     addr: SocketAddr,
-) -> Result<(), DialError> {
+) -> Result<Arc<RemoteInfo>, DialError> {
     let core = &here.core;
+    let endpoint = core
+        .endpoint
+        .get()
+        .ok_or_else(|| DialError::Failed { reason: "the instance has no endpoint yet".to_owned(), retry: true })?;
     let connecting = endpoint
         .connect(addr, CLUSTER_SERVER_NAME)
         .map_err(|e| DialError::Failed { reason: e.to_string(), retry: false })?;
@@ -147,13 +193,11 @@ pub(crate) async fn dial<P: Peer>(
     let (mut send, recv) =
         quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
     let mut frames = frame_reader(recv, core.max_frame);
-    write_hello(&mut send, Hello::new(core.spec, core.local, core.instance, &core.name))
-        .await
-        .map_err(|reason| DialError::Failed { reason, retry: true })?;
-    let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, refused)| {
-        if refused {
-            DialError::Refused(reason)
-        } else {
+    write_hello(&mut send, own_hello(core)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
+    let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, end)| match end {
+        HelloEnd::Refused => DialError::Refused(reason),
+        HelloEnd::Duplicate => DialError::AlreadyConnected,
+        HelloEnd::Failed => {
             quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
             DialError::Failed { reason, retry: false }
         }
@@ -169,7 +213,25 @@ pub(crate) async fn dial<P: Peer>(
         quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
         return Err(DialError::Refused(reason));
     }
-    start::<P>(here, quic, hello, peer, multiplicity, frames, send, None).map_err(DialError::Refused)
+    // This instance dialled the connection it has: keep that one.
+    if core.connection_to_instance(hello.instance).is_some_and(|existing| existing.info.dialled) {
+        quic.close(CLOSE_DUPLICATE.into(), b"already connected");
+        return Err(DialError::AlreadyConnected);
+    }
+    let dialled = Handshake { hello, peer, multiplicity, dialled: true };
+    start::<P>(here, quic, dialled, frames, send, None).map_err(|(reason, refusal)| match refusal {
+        Some(Refusal::AlreadyConnected { .. }) => DialError::AlreadyConnected,
+        _ => DialError::Refused(reason),
+    })
+}
+
+/// What a handshake settled about a connection.
+struct Handshake {
+    hello: Hello,
+    peer: u16,
+    multiplicity: crate::spec::Multiplicity,
+    /// Whether this instance dialled it.
+    dialled: bool,
 }
 
 /// Completes the handshake of an incoming connection and starts driving it.
@@ -198,7 +260,7 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
     let mut frames = frame_reader(recv, core.max_frame);
     let hello = match read_hello(&quic, &mut frames).await {
         Ok(hello) => hello,
-        Err((reason, _)) => {
+        Err((reason, _end)) => {
             tracing::warn!(%addr, "{local} dropped a connection during the handshake: {reason}");
             quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
             return;
@@ -213,30 +275,46 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
     };
     // The answering hello goes out only once the connection is registered, so a refusal for
     // tie capacity reaches the dialler as a refusal, not as a connection that dies at once.
-    let answer = Hello::new(core.spec, core.local, core.instance, &core.name);
-    if let Err(reason) = start::<P>(&here, quic, hello, peer, multiplicity, frames, send, Some(answer)) {
+    let answer = own_hello(core);
+    let accepted = Handshake { hello, peer, multiplicity, dialled: false };
+    if let Err((reason, _)) = start::<P>(&here, quic, accepted, frames, send, Some(answer)) {
         tracing::debug!(%addr, "{reason}");
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Registers a connection that passed the handshake and starts its reader and writer.
+/// Errors say why it was refused, with the refusal when the connection table refused it.
 fn start<P: Peer>(
     here: &Here<P>,
     quic: quinn::Connection,
-    hello: Hello,
-    peer: u16,
-    multiplicity: crate::spec::Multiplicity,
+    handshake: Handshake,
     frames: FrameReader,
     send: quinn::SendStream,
     answer: Option<Hello>,
-) -> Result<(), String> {
+) -> Result<Arc<RemoteInfo>, (String, Option<Refusal>)> {
     let core = &here.core;
+    let Handshake { hello, peer, multiplicity, dialled } = handshake;
+    let addr = quic.remote_address();
+    // A remote listening on every interface is reached at the address it was seen from.
+    let listen =
+        hello.listen.map(
+            |listen| {
+                if listen.ip().is_unspecified() {
+                    SocketAddr::new(addr.ip(), listen.port())
+                } else {
+                    listen
+                }
+            },
+        );
     let info = Arc::new(RemoteInfo {
         id: core.next_connection_id(),
         peer,
         peer_name: core.spec.peer_name(peer),
         name: hello.name,
-        addr: quic.remote_address(),
+        addr,
+        instance: hello.instance,
+        listen,
+        dialled,
     });
     let out = Arc::new(Outbound::new(SEND_BUFFER_LIMIT));
     if let Some(answer) = answer {
@@ -244,9 +322,15 @@ fn start<P: Peer>(
         out.try_push(&Header::Hello(answer), &[]);
     }
     let connection = Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out));
-    if let Err(refusal) = core.register(Arc::clone(&connection)) {
-        return Err(refuse(&quic, core.local_name(), connection.info.addr, &refusal));
+    match core.register(Arc::clone(&connection)) {
+        Ok(None) => {}
+        Ok(Some(replaced)) => {
+            replaced.quic.close(CLOSE_DUPLICATE.into(), b"replaced by a newer connection between the same instances");
+            core.retire(&replaced);
+        }
+        Err(refusal) => return Err((refuse(&quic, core.local_name(), connection.info.addr, &refusal), Some(refusal))),
     }
+    let info = Arc::clone(&connection.info);
     let writer = tokio::spawn(write_frames(send, out));
     tracing::info!(remote = %connection.info, "remote joined");
     let here = here.clone();
@@ -265,7 +349,7 @@ fn start<P: Peer>(
         here.core.unregister(&connection, &reason, clean);
         writer.abort();
     });
-    Ok(())
+    Ok(info)
 }
 
 async fn write_frames(mut send: quinn::SendStream, out: Arc<Outbound>) {

@@ -14,6 +14,7 @@ use crate::outbound::{Outbound, Push};
 use crate::reactive::{Event, Observation};
 use crate::remote::RemoteInfo;
 use crate::spec::{ModuleSpec, Multiplicity};
+use crate::wire::handshake::keeps_mutual_dial;
 use crate::wire::{Failure, Header, ItemId, Refusal, ReplyStatus};
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -382,6 +383,84 @@ pub(crate) struct Core {
     pub topology: Box<[Topology]>,
     stop: Mutex<Option<Stop>>,
     pub stop_notify: Notify,
+    /// The QUIC endpoint, once open: dialling at run time needs it.
+    pub endpoint: OnceLock<quinn::Endpoint>,
+    /// The address this instance accepts connections on, if it listens (sent in the hello).
+    pub listen: OnceLock<std::net::SocketAddr>,
+    pub reconnect: Reconnect,
+    this: std::sync::Weak<Core>,
+}
+
+/// How an instance dials lost `--connect` targets again, and how long it waits for a lost
+/// `Single` remote before it gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// The wait before the first new attempt; it doubles after each failed attempt.
+    pub first_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+    /// How long a lost `Single` remote may stay away before the instance ends; `None`: for
+    /// ever; zero: at once, and lost targets are not dialled again.
+    pub give_up: Option<Duration>,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            give_up: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl Reconnect {
+    /// Never dial again; a lost `Single` remote ends the instance at once.
+    pub fn never() -> Self {
+        Reconnect { give_up: Some(Duration::ZERO), ..Reconnect::default() }
+    }
+
+    /// Whether lost targets are dialled again.
+    pub fn enabled(&self) -> bool {
+        self.give_up.is_none_or(|give_up| !give_up.is_zero())
+    }
+
+    /// The wait before attempt `attempt` (0 for the first), with up to a quarter of jitter so
+    /// that instances that lost the same remote do not dial it in lockstep.
+    pub fn delay(&self, attempt: u32, jitter: u64) -> Duration {
+        let base = self.first_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let quarter = base.as_millis() as u64 / 4;
+        base + Duration::from_millis(if quarter == 0 { 0 } else { jitter % quarter })
+    }
+}
+
+/// Waits for a lost `Single` remote's peer kind to be connected again; ends the instance with
+/// `lost` if it is not within `give_up`.
+async fn await_single(core: Arc<Core>, peer: u16, give_up: Option<Duration>, lost: Error) {
+    let deadline = give_up.and_then(|limit| tokio::time::Instant::now().checked_add(limit));
+    let changed = &core.topology[usize::from(peer)].changed;
+    loop {
+        let next_change = changed.notified();
+        tokio::pin!(next_change);
+        next_change.as_mut().enable();
+        if let Some(back) = core.connections_of(peer).first() {
+            tracing::info!(remote = %back.info, "the {} is back", back.info.peer_name);
+            return;
+        }
+        match deadline {
+            Some(deadline) => tokio::select! {
+                () = next_change => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    let Error::LostSingle { local, peer, remote, reason } = lost else { return };
+                    let waited = give_up.unwrap_or_default().as_millis();
+                    let reason = format!("{reason}; it did not come back within {waited} ms");
+                    core.set_stop(Stop::Failed(Error::LostSingle { local, peer, remote, reason }));
+                    return;
+                }
+            },
+            None => next_change.await,
+        }
+    }
 }
 
 impl Core {
@@ -392,8 +471,13 @@ impl Core {
         name: String,
         max_frame: usize,
         call_timeout: Option<Duration>,
-    ) -> Self {
-        Core {
+        reconnect: Reconnect,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Core {
+            endpoint: OnceLock::new(),
+            listen: OnceLock::new(),
+            reconnect,
+            this: this.clone(),
             spec,
             local,
             instance,
@@ -412,7 +496,7 @@ impl Core {
                 .collect(),
             stop: Mutex::new(None),
             stop_notify: Notify::new(),
-        }
+        })
     }
 
     pub fn local_name(&self) -> &'static str {
@@ -429,14 +513,32 @@ impl Core {
 
     /// Registers an admitted connection, enforcing one connection per instance pair and the
     /// capacity of `Single` / `Optional` ties atomically.
-    pub fn register(&self, connection: Arc<Connection>) -> Result<(), Refusal> {
-        {
+    ///
+    /// A second connection to an instance already connected replaces the first when the remote
+    /// dialled both (it dials again only when it found the first one dead), and follows
+    /// [`keeps_mutual_dial`] when each side dialled one. The replaced connection is returned,
+    /// for the caller to close and [`retire`](Core::retire).
+    pub fn register(&self, connection: Arc<Connection>) -> Result<Option<Arc<Connection>>, Refusal> {
+        let superseded = {
             let mut connections = lock(&self.connections);
+            let mut superseded = None;
             if let Some(existing) = connections.values().find(|c| c.instance == connection.instance) {
-                return Err(Refusal::AlreadyConnected { remote: existing.info.to_string() });
+                let keep_new = if existing.info.dialled == connection.info.dialled {
+                    !connection.info.dialled
+                } else {
+                    keeps_mutual_dial(self.instance, connection.instance, connection.info.dialled)
+                };
+                if !keep_new {
+                    return Err(Refusal::AlreadyConnected { remote: existing.info.to_string() });
+                }
+                superseded = Some(Arc::clone(existing));
             }
+            let superseded_id = superseded.as_ref().map(|old| old.info.id);
             if connection.multiplicity != Multiplicity::Multiple {
-                if let Some(existing) = connections.values().find(|c| c.info.peer == connection.info.peer) {
+                let occupied = connections
+                    .values()
+                    .find(|c| c.info.peer == connection.info.peer && Some(c.info.id) != superseded_id);
+                if let Some(existing) = occupied {
                     return Err(Refusal::TieOccupied {
                         local: self.local_name().to_owned(),
                         remote: connection.info.peer_name.to_owned(),
@@ -445,8 +547,12 @@ impl Core {
                     });
                 }
             }
+            if let Some(id) = superseded_id {
+                connections.remove(&id);
+            }
             connections.insert(connection.info.id, Arc::clone(&connection));
-        }
+            superseded
+        };
         let interests = lock(&self.interests);
         for interest in interests.iter().filter(|i| i.peer == connection.info.peer) {
             connection.add_route(
@@ -460,7 +566,19 @@ impl Core {
         let topology = &self.topology[usize::from(connection.info.peer)];
         topology.changed.notify_waiters();
         topology.joined.fire(Arc::clone(&connection.info));
-        Ok(())
+        Ok(superseded)
+    }
+
+    /// Retires a connection replaced by a newer one to the same instance: its pending accesses
+    /// fail, it leaves, but the instance is still connected, so no tie is lost.
+    pub fn retire(&self, connection: &Connection) {
+        connection.fail_pending();
+        let served: Vec<Observation> = lock(&connection.served).drain().map(|(_, o)| o).collect();
+        served.into_iter().for_each(Observation::cancel);
+        tracing::info!(remote = %connection.info, "replaced by a newer connection to the same instance");
+        let topology = &self.topology[usize::from(connection.info.peer)];
+        topology.changed.notify_waiters();
+        topology.left.fire(Arc::clone(&connection.info));
     }
 
     /// Forgets a closed connection and tells everyone who waits on it. `clean` says that the
@@ -489,12 +607,27 @@ impl Core {
                 connection.info
             )));
         } else if single {
-            self.set_stop(Stop::Failed(Error::LostSingle {
+            let lost = Error::LostSingle {
                 local: self.local_name(),
                 peer: connection.info.peer_name,
                 remote: connection.info.to_string(),
                 reason: reason.to_owned(),
-            }));
+            };
+            match self.reconnect.give_up {
+                Some(give_up) if give_up.is_zero() => self.set_stop(Stop::Failed(lost)),
+                give_up => {
+                    tracing::warn!(
+                        remote = %connection.info,
+                        "lost the {} this {} is tied to as Single; waiting for it to come back{}",
+                        connection.info.peer_name,
+                        self.local_name(),
+                        give_up.map_or_else(String::new, |limit| format!(" (at most {} ms)", limit.as_millis()))
+                    );
+                    if let Some(core) = self.this.upgrade() {
+                        tokio::spawn(await_single(core, connection.info.peer, give_up, lost));
+                    }
+                }
+            }
         }
     }
 
@@ -503,8 +636,20 @@ impl Core {
         self.spec.items.get(usize::from(item)).is_some_and(|spec| spec.kind == crate::spec::ItemKind::Signal)
     }
 
-    pub fn connection(&self, id: u64) -> Option<Arc<Connection>> {
-        lock(&self.connections).get(&id).cloned()
+    /// The connection to `remote`: by its connection id, else (a remote received inside a
+    /// value, or one that reconnected) by its instance.
+    pub fn connection_to(&self, remote: &RemoteInfo) -> Option<Arc<Connection>> {
+        let connections = lock(&self.connections);
+        connections
+            .get(&remote.id)
+            .filter(|c| c.instance == remote.instance)
+            .or_else(|| connections.values().find(|c| c.instance == remote.instance && c.info.peer == remote.peer))
+            .cloned()
+    }
+
+    /// The connection to instance `instance`, if any.
+    pub fn connection_to_instance(&self, instance: u64) -> Option<Arc<Connection>> {
+        lock(&self.connections).values().find(|c| c.instance == instance).cloned()
     }
 
     pub fn connections_of(&self, peer: u16) -> Vec<Arc<Connection>> {
@@ -515,13 +660,26 @@ impl Core {
         lock(&self.connections).values().cloned().collect()
     }
 
-    /// Routes `item` from every current and future remote of kind `peer` into `route`.
-    pub fn add_interest(&self, peer: u16, item: ItemId, route: EventRoute) {
+    /// Routes `item` from every current and future remote of kind `peer` into `route`; returns
+    /// the route's id.
+    pub fn add_interest(&self, peer: u16, item: ItemId, route: EventRoute) -> u64 {
         let id = self.next_route_id();
         let mut interests = lock(&self.interests);
         interests.push(Interest { id, peer, item, route: Arc::clone(&route) });
         for connection in self.connections_of(peer) {
             connection.add_route(id, item, Arc::clone(&route), self.is_signal(item));
+        }
+        id
+    }
+
+    /// Withdraws an interest added by [`Core::add_interest`].
+    pub fn remove_interest(&self, id: u64) {
+        let mut interests = lock(&self.interests);
+        let Some(index) = interests.iter().position(|interest| interest.id == id) else { return };
+        let interest = interests.remove(index);
+        drop(interests);
+        for connection in self.connections_of(interest.peer) {
+            connection.remove_route(id, interest.item);
         }
     }
 

@@ -30,12 +30,12 @@ pub enum Error {
     },
 
     /// An outgoing connection given with `--connect` failed.
-    #[error("could not connect to {peer} at {addr}: {reason}")]
+    #[error("could not connect to {peer} at {target}: {reason}")]
     Connect {
-        /// The peer kind that was expected at `addr`.
+        /// The peer kind that was expected at `target`.
         peer: String,
-        /// The address that was dialled.
-        addr: SocketAddr,
+        /// The address (or `host:port`) that was dialled.
+        target: String,
         /// Why it failed, including a refusal by the remote's handshake.
         reason: String,
     },
@@ -164,6 +164,17 @@ pub enum RemoteError {
         connected: usize,
         /// How long it waited.
         waited_ms: u128,
+    },
+
+    /// A connection could not be made (`Remotes::connect`, `Remotes::reach`).
+    #[error("could not connect to the {peer} at {target}: {reason}")]
+    Unreachable {
+        /// The peer kind expected there.
+        peer: &'static str,
+        /// The address (or `host:port`) dialled.
+        target: String,
+        /// Why: the network, TLS, or a refusal by the remote's handshake.
+        reason: String,
     },
 
     /// The value could not be encoded or decoded.

@@ -211,7 +211,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
 
     fn subscribe(here: &Here<P>, remote: &Remote<V::Peer>) -> Event<V::Item> {
         let local = Event::new();
-        if let Some(connection) = here.core.connection(remote.id()) {
+        if let Some(connection) = here.core.connection_to(&remote.info) {
             let target = local.clone();
             let route: EventRoute = Arc::new(move |_, payload| {
                 target.fire(decode_into(payload)?);
@@ -238,8 +238,11 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
             let signal = match connection {
                 Some(connection) => {
                     let remote = connection.info.to_string();
+                    drop(connection);
+                    // Followed through a standing interest: after a reconnection the new
+                    // connection feeds the same local signal.
                     let following = async {
-                        follow_signal::<V>(self.here, connection)
+                        follow_remote_signal::<V>(self.here)
                             .await
                             .ok_or_else(|| RemoteError::Disconnected { remote: remote.clone(), item: V::NAME })
                     };
@@ -254,7 +257,7 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
     /// The signal of one particular remote, starting with its current value (this waits for it).
     pub async fn from(self, remote: &Remote<V::Peer>) -> Result<Signal<V::Item>, RemoteError> {
         let disconnected = || RemoteError::Disconnected { remote: remote.to_string(), item: V::NAME };
-        let connection = self.here.core.connection(remote.id()).ok_or_else(disconnected)?;
+        let connection = self.here.core.connection_to(&remote.info).ok_or_else(disconnected)?;
         let following = async { follow_signal::<V>(self.here, connection).await.ok_or_else(disconnected) };
         within(self.timeout, || remote.to_string(), V::NAME, following).await
     }
@@ -289,6 +292,26 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
     }
 }
 
+/// A route that sets a local signal from a remote one: the signal is made with the first
+/// value, which also goes to `first`.
+fn signal_route<V: PlacedSignal>(first: tokio::sync::oneshot::Sender<Signal<V::Item>>) -> EventRoute {
+    let first = std::sync::Mutex::new(Some(first));
+    let local: std::sync::OnceLock<Var<V::Item>> = std::sync::OnceLock::new();
+    Arc::new(move |_, payload| {
+        let value: V::Item = decode_into(payload)?;
+        match local.get() {
+            Some(var) => var.set(value),
+            None => {
+                let var = local.get_or_init(|| Var::new(value));
+                if let Some(first) = crate::core::lock(&first).take() {
+                    let _ = first.send(var.signal());
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Subscribes to signal `V` on `connection` and returns a local signal once the first value
 /// arrived; `None` if the connection ended first.
 async fn follow_signal<V: PlacedSignal>(
@@ -296,26 +319,34 @@ async fn follow_signal<V: PlacedSignal>(
     connection: Arc<crate::core::Connection>,
 ) -> Option<Signal<V::Item>> {
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-    let first_tx = std::sync::Mutex::new(Some(first_tx));
-    let local: std::sync::OnceLock<Var<V::Item>> = std::sync::OnceLock::new();
-    let route: EventRoute = Arc::new(move |_, payload| {
-        let value: V::Item = decode_into(payload)?;
-        match local.get() {
-            Some(var) => var.set(value),
-            None => {
-                let var = local.get_or_init(|| Var::new(value));
-                if let Some(first) = crate::core::lock(&first_tx).take() {
-                    let _ = first.send(var.signal());
-                }
-            }
-        }
-        Ok(())
-    });
     let route_id = here.core.next_route_id();
-    connection.add_route(route_id, V::ID, route, true);
+    connection.add_route(route_id, V::ID, signal_route::<V>(first_tx), true);
     // Holding the connection would keep the route (and so this wait) alive after a disconnect.
-    let mut abandoned = AbandonedRoute { connection: Arc::downgrade(&connection), route_id, item: V::ID, armed: true };
+    let mut abandoned = AbandonedRoute {
+        connection: Arc::downgrade(&connection),
+        core: std::sync::Weak::new(),
+        route_id,
+        item: V::ID,
+        armed: true,
+    };
     drop(connection);
+    let first = first_rx.await.ok();
+    abandoned.armed = first.is_none();
+    first
+}
+
+/// Follows signal `V` of the connected remote of its peer kind, and of the next one after a
+/// reconnection; the local signal once the first value arrived.
+async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>) -> Option<Signal<V::Item>> {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let route_id = here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, signal_route::<V>(first_tx));
+    let mut abandoned = AbandonedRoute {
+        connection: std::sync::Weak::new(),
+        core: Arc::downgrade(&here.core),
+        route_id,
+        item: V::ID,
+        armed: true,
+    };
     let first = first_rx.await.ok();
     abandoned.armed = first.is_none();
     first
@@ -324,7 +355,10 @@ async fn follow_signal<V: PlacedSignal>(
 /// Removes a signal's route when the wait for its first value ends without one (a timeout,
 /// a dropped future), so retries do not pile up routes the remote keeps feeding.
 struct AbandonedRoute {
+    /// The connection the route is on, or
     connection: std::sync::Weak<crate::core::Connection>,
+    /// the instance whose interest it is.
+    core: std::sync::Weak<Core>,
     route_id: u64,
     item: crate::wire::ItemId,
     armed: bool,
@@ -332,8 +366,14 @@ struct AbandonedRoute {
 
 impl Drop for AbandonedRoute {
     fn drop(&mut self) {
-        if let (true, Some(connection)) = (self.armed, self.connection.upgrade()) {
+        if !self.armed {
+            return;
+        }
+        if let Some(connection) = self.connection.upgrade() {
             connection.remove_route(self.route_id, self.item);
+        }
+        if let Some(core) = self.core.upgrade() {
+            core.remove_interest(self.route_id);
         }
     }
 }
@@ -348,25 +388,30 @@ fn encode_args<V: PlacedFunction>(args: &V::Args) -> Result<Bytes, RemoteError> 
 
 async fn call_one<P: Peer, V: PlacedFunction>(
     here: &Here<P>,
-    remote_id: u64,
+    remote: &RemoteInfo,
     args: &Bytes,
     timeout: Option<Duration>,
 ) -> Result<V::Output, RemoteError> {
-    match here.core.connection(remote_id) {
+    match here.core.connection_to(remote) {
         Some(connection) => here.core.call(&connection, V::ID, args, timeout).await,
-        None => Err(gone::<V>(remote_id)),
+        None => Err(gone::<V>(remote)),
     }
 }
 
-async fn tell_one<P: Peer, V: PlacedFunction>(here: &Here<P>, remote_id: u64, args: &Bytes) -> Result<(), RemoteError> {
-    match here.core.connection(remote_id) {
+async fn tell_one<P: Peer, V: PlacedFunction>(
+    here: &Here<P>,
+    remote: &RemoteInfo,
+    args: &Bytes,
+) -> Result<(), RemoteError> {
+    match here.core.connection_to(remote) {
         Some(connection) => here.core.tell(&connection, V::ID, args).await,
-        None => Err(gone::<V>(remote_id)),
+        None => Err(gone::<V>(remote)),
     }
 }
 
-fn gone<V: PlacedFunction>(remote_id: u64) -> RemoteError {
-    RemoteError::Disconnected { remote: format!("{} #{remote_id}", <V::Peer as Peer>::NAME), item: V::NAME }
+/// The error of an access to a remote that is not connected (any more).
+fn gone<V: PlacedFunction>(remote: &RemoteInfo) -> RemoteError {
+    RemoteError::Disconnected { remote: remote.to_string(), item: V::NAME }
 }
 
 impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, FunctionKind, M> {
@@ -430,7 +475,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
 
     /// Addresses one particular remote.
     pub fn from(self, remote: &Remote<V::Peer>) -> Selected<'a, P, V> {
-        Selected { here: self.here, item: self.item, remote: remote.id(), timeout: self.timeout }
+        Selected { here: self.here, item: self.item, remote: Arc::clone(&remote.info), timeout: self.timeout }
     }
 
     /// Addresses several particular remotes at once (ScalaLoci's `from (r1, r2)`): calls go
@@ -462,7 +507,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
 pub struct Selected<'a, P, V> {
     here: &'a Here<P>,
     item: V,
-    remote: u64,
+    remote: Arc<RemoteInfo>,
     timeout: Option<Duration>,
 }
 
@@ -480,7 +525,7 @@ impl<'a, P: Peer, V: PlacedFunction> Selected<'a, P, V> {
     pub async fn call(self, args: V::Args) -> Result<V::Output, RemoteError> {
         let _ = self.item;
         let args = encode_args::<V>(&args)?;
-        call_one::<P, V>(self.here, self.remote, &args, self.timeout).await
+        call_one::<P, V>(self.here, &self.remote, &args, self.timeout).await
     }
 
     /// Calls the function one way on the selected remote; see [`Access::tell`].
@@ -490,7 +535,7 @@ impl<'a, P: Peer, V: PlacedFunction> Selected<'a, P, V> {
     pub async fn tell(self, args: V::Args) -> Result<(), RemoteError> {
         let _ = self.item;
         let args = encode_args::<V>(&args)?;
-        tell_one::<P, V>(self.here, self.remote, &args).await
+        tell_one::<P, V>(self.here, &self.remote, &args).await
     }
 }
 
@@ -554,7 +599,7 @@ async fn call_each<P: Peer, V: PlacedFunction>(
         Ok(args) => args,
         Err(error) => return remotes.into_iter().map(|remote| (remote, Err(error.clone()))).collect(),
     };
-    let answers = join_all(remotes.iter().map(|remote| call_one::<P, V>(here, remote.id(), &args, timeout))).await;
+    let answers = join_all(remotes.iter().map(|remote| call_one::<P, V>(here, &remote.info, &args, timeout))).await;
     remotes.into_iter().zip(answers).collect()
 }
 
@@ -569,7 +614,7 @@ async fn tell_each<P: Peer, V: PlacedFunction>(
     };
     let mut queued = Vec::with_capacity(remotes.len());
     for remote in remotes {
-        let outcome = tell_one::<P, V>(here, remote.id(), &args).await;
+        let outcome = tell_one::<P, V>(here, &remote.info, &args).await;
         queued.push((remote, outcome));
     }
     queued
@@ -665,6 +710,56 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// The remotes connected right now.
     pub fn connected(&self) -> Vec<Remote<Q>> {
         self.here.connected::<Q>()
+    }
+
+    /// Connects to an instance of `Q` at `target` (a socket address, or `host:port`, resolved
+    /// now), with the same TLS, fingerprint and tie checks as connections made at start-up.
+    /// Its `Remote` once connected, or at once if this instance is connected to it already.
+    ///
+    /// A connection made here is not dialled again when it is lost; `joined`/`left` report it
+    /// like any other.
+    ///
+    /// # Cancel safety
+    /// Dropping the future may leave the connection made or not.
+    pub async fn connect(&self, target: impl ToString) -> Result<Remote<Q>, RemoteError> {
+        let target = target.to_string();
+        let unreachable = |reason: String| RemoteError::Unreachable { peer: Q::NAME, target: target.clone(), reason };
+        let mut addrs = tokio::net::lookup_host(&target).await.map_err(|error| unreachable(error.to_string()))?;
+        let addr = addrs.next().ok_or_else(|| unreachable("the name resolves to no address".to_owned()))?;
+        match crate::connection::dial(self.here, Q::INDEX, addr).await {
+            Ok(info) => Ok(Remote::new(info)),
+            Err(crate::connection::DialError::AlreadyConnected) => self
+                .connected()
+                .into_iter()
+                .find(|remote| remote.info.listen == Some(addr) || remote.info.addr == addr)
+                .ok_or_else(|| unreachable("connected by another connection, which just ended".to_owned())),
+            Err(crate::connection::DialError::Refused(reason))
+            | Err(crate::connection::DialError::Failed { reason, .. }) => Err(unreachable(reason)),
+        }
+    }
+
+    /// The connected remote `remote` stands for: the connection to its instance if there is
+    /// one, else a new one to the address it listens on. This is how a `Remote` received
+    /// inside a value (from another peer) is used.
+    pub async fn reach(&self, remote: &Remote<Q>) -> Result<Remote<Q>, RemoteError> {
+        if let Some(connection) = self.here.core.connection_to(&remote.info) {
+            return Ok(Remote::new(Arc::clone(&connection.info)));
+        }
+        let listen = remote.info.listen.ok_or_else(|| RemoteError::Unreachable {
+            peer: Q::NAME,
+            target: remote.to_string(),
+            reason: "it does not listen for connections".to_owned(),
+        })?;
+        self.connect(listen).await
+    }
+
+    /// Closes the connection to `remote`; the remote logs `reason`. `false` if it was not
+    /// connected.
+    pub fn disconnect(&self, remote: &Remote<Q>, reason: &str) -> bool {
+        let Some(connection) = self.here.core.connection_to(&remote.info) else { return false };
+        connection.quic.close(crate::connection::CLOSE_DISCONNECT.into(), reason.as_bytes());
+        self.here.core.unregister(&connection, &format!("disconnected locally: {reason}"), false);
+        true
     }
 
     /// Waits until at least `n` remotes of `Q` are connected, for at most `timeout`, and

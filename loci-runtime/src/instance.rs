@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::connection::{self, DialError, CLOSE_ENDED, CLOSE_FAILED};
-use crate::core::{Core, Stop};
+use crate::core::{Core, Reconnect, Stop};
 use crate::error::{Error, Result};
 use crate::here::Here;
 use crate::local::Local;
@@ -26,7 +26,7 @@ use crate::wire::DEFAULT_MAX_FRAME;
 /// # }
 /// # async fn start() -> loci::Result<()> {
 /// loci::Instance::<app::Node>::builder()
-///     .connect("registry", "127.0.0.1:4000".parse().unwrap())
+///     .connect("registry", "127.0.0.1:4000")
 ///     .credentials("loci-credentials")
 ///     .name("alice")
 ///     .run()
@@ -36,13 +36,14 @@ use crate::wire::DEFAULT_MAX_FRAME;
 #[derive(Clone)]
 pub struct Builder<P> {
     listen: Option<SocketAddr>,
-    connect: Vec<(String, SocketAddr)>,
+    connect: Vec<(String, String)>,
     security: Security,
     name: Option<String>,
     max_frame: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
     call_timeout: Option<Duration>,
+    reconnect: Reconnect,
     /// Values of the peer's supplied items, by item id: each makes a handle (a `Local<T>`)
     /// to the one value, shared by clones of the builder.
     supplied: Vec<(u16, SuppliedValue)>,
@@ -62,6 +63,7 @@ impl<P: Peer> std::fmt::Debug for Builder<P> {
             .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("call_timeout", &self.call_timeout)
+            .field("reconnect", &self.reconnect)
             .field("supplied", &supplied)
             .finish()
     }
@@ -70,14 +72,19 @@ impl<P: Peer> std::fmt::Debug for Builder<P> {
 /// How long a remote access waits for its answer unless the builder or the access says otherwise.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a remote may stay silent before it counts as gone. Keep-alives go out every
+/// eighth of it, so a remote that stalls for up to 3.5 s (a pause, a busy runtime) is not
+/// noticed, and one that died is noticed within 4.5 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Entry point for configuring instances: `Instance::<Node>::builder()`.
 #[derive(Debug)]
 pub struct Instance<P>(PhantomData<fn() -> P>);
 
 impl<P: Peer> Instance<P> {
     /// A builder with the defaults: no listener, no connections, credentials from
-    /// `./loci-credentials`, 16 MiB frames, 2 s idle timeout, 10 s connect timeout, 30 s
-    /// call timeout.
+    /// `./loci-credentials`, 16 MiB frames, 4 s idle timeout, 10 s connect timeout, 30 s
+    /// call timeout, lost targets dialled again (see [`Reconnect`]).
     pub fn builder() -> Builder<P> {
         Builder {
             listen: None,
@@ -85,9 +92,10 @@ impl<P: Peer> Instance<P> {
             security: Security::Credentials(PathBuf::from("loci-credentials")),
             name: None,
             max_frame: DEFAULT_MAX_FRAME,
-            idle_timeout: Duration::from_secs(2),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
+            reconnect: Reconnect::default(),
             supplied: Vec::new(),
             _peer: PhantomData,
         }
@@ -101,9 +109,18 @@ impl<P: Peer> Builder<P> {
         self
     }
 
-    /// Connect to an instance of peer `peer` (its name, any case) at `addr` when starting.
-    pub fn connect(mut self, peer: impl Into<String>, addr: SocketAddr) -> Self {
-        self.connect.push((peer.into(), addr));
+    /// Connect to an instance of peer `peer` (its name, any case) at `target` when starting: a
+    /// socket address, or `host:port` with a host name that is resolved again on every attempt.
+    /// A lost target is dialled again (see [`Builder::reconnect`]).
+    pub fn connect(mut self, peer: impl Into<String>, target: impl ToString) -> Self {
+        self.connect.push((peer.into(), target.to_string()));
+        self
+    }
+
+    /// How lost `connect` targets are dialled again, and how long a lost `Single` remote may
+    /// stay away before the instance ends. [`Reconnect::never`] restores ending at once.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = policy;
         self
     }
 
@@ -187,7 +204,7 @@ impl<P: Peer> Builder<P> {
         self
     }
 
-    fn resolve_targets(&self) -> Result<Vec<(u16, SocketAddr)>> {
+    fn resolve_targets(&self) -> Result<Vec<(u16, String)>> {
         let spec = &P::Module::SPEC;
         self.connect
             .iter()
@@ -208,7 +225,12 @@ impl<P: Peer> Builder<P> {
                         spec.describe_ties(P::INDEX)
                     )));
                 }
-                Ok((peer, *addr))
+                if !addr.contains(':') {
+                    return Err(Error::Config(format!(
+                        "`--connect {name}={addr}`: expected HOST:PORT, e.g. `{name}=127.0.0.1:4000` or `{name}=localhost:4000`"
+                    )));
+                }
+                Ok((peer, addr.clone()))
             })
             .collect()
     }
@@ -230,7 +252,7 @@ impl<P: Peer> Builder<P> {
         let endpoint = transport::endpoint(self.listen, &self.security, Liveness { idle_timeout: self.idle_timeout })?;
         let name = self.name.unwrap_or_else(|| format!("{}-{}", P::NAME.to_lowercase(), std::process::id()));
         let instance = rand_instance_id();
-        let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout);
+        let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout, self.reconnect);
         // Supplied values go in first: the other values may read them while they are created.
         for (id, item) in spec.items.iter().enumerate() {
             if item.peer != P::INDEX || !item.supplied {
@@ -246,7 +268,11 @@ impl<P: Peer> Builder<P> {
             })?;
             let _ = core.values[id].set((value.1)());
         }
-        let here = Here::<P>::new(Arc::new(core));
+        let _ = core.endpoint.set(endpoint.clone());
+        if self.listen.is_some() {
+            let _ = core.listen.set(endpoint.local_addr()?);
+        }
+        let here = Here::<P>::new(core);
 
         for (id, item) in spec.items.iter().enumerate() {
             let instance_value = item.kind != ItemKind::Function && !item.per_remote && !item.supplied;
@@ -278,11 +304,15 @@ impl<P: Peer> Builder<P> {
         if self.listen.is_some() {
             tracing::info!(%local_addr, "{} \"{}\" listening", P::NAME, here.core.name);
         }
-        let running = Running { here, endpoint, accept_task, local_addr };
+        let mut running = Running { here, endpoint, accept_task, local_addr, supervisors: Vec::new() };
 
-        let deadline = Instant::now() + self.connect_timeout;
-        for (peer, addr) in targets {
-            running.dial_until(peer, addr, deadline).await?;
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        for (peer, target) in targets {
+            let instance = running.dial_until(peer, &target, deadline).await?;
+            if self.reconnect.enabled() {
+                let here = running.here.clone();
+                running.supervisors.push(tokio::spawn(supervise(here, peer, target, instance)));
+            }
         }
         running.await_single_ties(deadline, self.connect_timeout).await?;
         Ok(running)
@@ -312,6 +342,76 @@ pub struct Running<P> {
     endpoint: quinn::Endpoint,
     accept_task: Option<tokio::task::JoinHandle<()>>,
     local_addr: SocketAddr,
+    /// One task per `connect` target, dialling it again when it is lost.
+    supervisors: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Resolves `target` (`host:port`) now: host names are looked up again on every attempt.
+async fn resolve(target: &str) -> std::result::Result<SocketAddr, String> {
+    let mut addrs =
+        tokio::net::lookup_host(target).await.map_err(|error| format!("cannot resolve `{target}`: {error}"))?;
+    addrs.next().ok_or_else(|| format!("`{target}` resolves to no address"))
+}
+
+/// Dials `target` once; the instance it is connected to afterwards, or why not.
+async fn dial_target<P: Peer>(here: &Here<P>, peer: u16, target: &str) -> std::result::Result<u64, DialError> {
+    let addr = resolve(target).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
+    match connection::dial(here, peer, addr).await {
+        Ok(info) => Ok(info.instance),
+        // Connected already, by a connection the remote dialled: find it by its address.
+        Err(DialError::AlreadyConnected) => here
+            .core
+            .connections_of(peer)
+            .iter()
+            .find(|c| c.info.listen == Some(addr) || c.info.addr == addr)
+            .map(|c| c.instance)
+            .ok_or(DialError::Failed {
+                reason: "connected by another connection, which just ended".to_owned(),
+                retry: true,
+            }),
+        Err(other) => Err(other),
+    }
+}
+
+/// Keeps a `connect` target connected: when the connection to it ends, dials it again with
+/// capped exponential backoff, resolving its host name on every attempt.
+async fn supervise<P: Peer>(here: Here<P>, peer: u16, target: String, mut instance: u64) {
+    let core = &here.core;
+    let policy = core.reconnect;
+    let peer_name = core.spec.peer_name(peer);
+    let mut jitter = core.instance ^ u64::from(peer);
+    loop {
+        // Wait until this target's connection is gone.
+        let changed = &core.topology[usize::from(peer)].changed;
+        loop {
+            let next_change = changed.notified();
+            tokio::pin!(next_change);
+            next_change.as_mut().enable();
+            if core.connection_to_instance(instance).is_none() {
+                break;
+            }
+            next_change.await;
+        }
+        tracing::info!(%target, "lost the {peer_name} at {target}; dialling it again");
+        let mut attempt = 0;
+        instance = loop {
+            jitter ^= jitter << 13;
+            jitter ^= jitter >> 7;
+            jitter ^= jitter << 17;
+            tokio::time::sleep(policy.delay(attempt, jitter)).await;
+            attempt = attempt.saturating_add(1);
+            match dial_target(&here, peer, &target).await {
+                Ok(instance) => break instance,
+                Err(DialError::Refused(reason)) => {
+                    tracing::warn!(%target, "the {peer_name} at {target} refused: {reason}")
+                }
+                Err(DialError::Failed { reason, .. }) => {
+                    tracing::debug!(%target, attempt, "the {peer_name} at {target} is not back yet: {reason}")
+                }
+                Err(DialError::AlreadyConnected) => {}
+            }
+        };
+    }
 }
 
 impl<P: Peer> std::fmt::Debug for Running<P> {
@@ -331,24 +431,32 @@ impl<P: Peer> Running<P> {
         self.local_addr
     }
 
-    async fn dial_until(&self, peer: u16, addr: SocketAddr, deadline: Instant) -> Result<()> {
+    /// Dials `target` until it answers or `deadline` passes; the instance connected.
+    async fn dial_until(&self, peer: u16, target: &str, deadline: tokio::time::Instant) -> Result<u64> {
         let peer_name = self.here.core.spec.peer_name(peer);
+        let mut attempt = 0;
         loop {
-            let reason = match connection::dial(&self.here, &self.endpoint, peer, addr).await {
-                Ok(()) => return Ok(()),
+            let reason = match dial_target(&self.here, peer, target).await {
+                Ok(instance) => return Ok(instance),
                 Err(DialError::Refused(reason)) | Err(DialError::Failed { reason, retry: false }) => reason,
-                Err(DialError::Failed { reason, retry: true }) if Instant::now() >= deadline => reason,
+                Err(DialError::Failed { reason, .. }) if tokio::time::Instant::now() >= deadline => reason,
                 Err(DialError::Failed { reason, .. }) => {
-                    tracing::debug!(%addr, "{peer_name} not reachable yet ({reason}); retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tracing::debug!(%target, "{peer_name} not reachable yet ({reason}); retrying");
+                    tokio::time::sleep(self.here.core.reconnect.delay(attempt, 0).min(Duration::from_millis(200)))
+                        .await;
+                    attempt += 1;
                     continue;
                 }
+                Err(DialError::AlreadyConnected) if tokio::time::Instant::now() >= deadline => {
+                    "connected by another connection, which ended".to_owned()
+                }
+                Err(DialError::AlreadyConnected) => continue,
             };
-            return Err(Error::Connect { peer: peer_name.to_owned(), addr, reason });
+            return Err(Error::Connect { peer: peer_name.to_owned(), target: target.to_owned(), reason });
         }
     }
 
-    async fn await_single_ties(&self, deadline: Instant, waited: Duration) -> Result<()> {
+    async fn await_single_ties(&self, deadline: tokio::time::Instant, waited: Duration) -> Result<()> {
         let spec = self.here.core.spec;
         let singles = spec.peers[usize::from(P::INDEX)].ties.iter().filter(|t| t.multiplicity == Multiplicity::Single);
         for tie in singles {
@@ -358,7 +466,7 @@ impl<P: Peer> Running<P> {
                     Some(Stop::Ended(reason)) => return Err(Error::Config(format!("{reason} while starting"))),
                     None => {}
                 }
-                if Instant::now() >= deadline {
+                if tokio::time::Instant::now() >= deadline {
                     let peer = spec.peer_name(tie.peer);
                     return Err(Error::MissingSingle {
                         local: P::NAME,
@@ -417,6 +525,9 @@ impl<P: Peer> Running<P> {
     async fn close(self, clean: bool) {
         if let Some(task) = &self.accept_task {
             task.abort();
+        }
+        for supervisor in &self.supervisors {
+            supervisor.abort();
         }
         for connection in self.here.core.all_connections() {
             self.here.core.unregister(&connection, "shut down locally", true);

@@ -57,6 +57,7 @@ pub mod wire;
 pub use block::{Block, Bound};
 pub use cli::{run, run_configured, run_with, InstanceArgs};
 pub use connection::dropped_occurrences;
+pub use core::Reconnect;
 pub use error::{Error, RemoteError, Result};
 pub use here::{
     Access, All, Answer, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected,

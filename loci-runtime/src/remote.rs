@@ -6,15 +6,26 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// What the runtime knows about one connected remote, independent of its peer type.
+use serde::{Deserialize, Serialize};
+
+use crate::placement::Peer;
+
+/// What the runtime knows about one remote instance, independent of its peer type.
 #[derive(Debug)]
 pub(crate) struct RemoteInfo {
-    /// Unique among this instance's connections, never reused.
+    /// The connection: unique among this instance's connections, never reused; 0 for a remote
+    /// that arrived inside a value and has not been resolved to a connection.
     pub id: u64,
     pub peer: u16,
     pub peer_name: &'static str,
     pub name: String,
     pub addr: SocketAddr,
+    /// The remote instance's id, the same across the cluster.
+    pub instance: u64,
+    /// Where the remote accepts connections, if it listens.
+    pub listen: Option<SocketAddr>,
+    /// Whether this instance dialled the connection.
+    pub dialled: bool,
 }
 
 impl fmt::Display for RemoteInfo {
@@ -37,6 +48,18 @@ impl<P> Remote<P> {
         Remote { info, _peer: PhantomData }
     }
 
+    /// The remote instance's id: the same on every peer that knows it, and in a `Remote` sent
+    /// to another peer. A restarted process is a new instance.
+    pub fn instance(&self) -> u64 {
+        self.info.instance
+    }
+
+    /// The address the remote accepts connections on, if it listens; a `Remote` received from
+    /// another peer is connected to there.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.info.listen
+    }
+
     /// The name the remote instance gave itself (`--name`).
     pub fn name(&self) -> &str {
         &self.info.name
@@ -48,8 +71,41 @@ impl<P> Remote<P> {
     }
 
     /// An id unique among this instance's connections; a reconnecting instance gets a new one.
+    /// 0 for a remote received inside a value, until resolved to a connection.
     pub fn id(&self) -> u64 {
         self.info.id
+    }
+}
+
+/// What a `Remote` is when it travels: an instance identity that holds across the cluster,
+/// and where that instance accepts connections.
+#[derive(Serialize, Deserialize)]
+struct RemoteRef {
+    instance: u64,
+    name: String,
+    listen: Option<SocketAddr>,
+}
+
+impl<P> Serialize for Remote<P> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RemoteRef { instance: self.info.instance, name: self.info.name.clone(), listen: self.info.listen }
+            .serialize(serializer)
+    }
+}
+
+impl<'de, P: Peer> Deserialize<'de> for Remote<P> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let remote = RemoteRef::deserialize(deserializer)?;
+        Ok(Remote::new(Arc::new(RemoteInfo {
+            id: 0,
+            peer: P::INDEX,
+            peer_name: P::NAME,
+            name: remote.name,
+            addr: remote.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            instance: remote.instance,
+            listen: remote.listen,
+            dialled: false,
+        })))
     }
 }
 
@@ -61,7 +117,7 @@ impl<P> Clone for Remote<P> {
 
 impl<P> PartialEq for Remote<P> {
     fn eq(&self, other: &Self) -> bool {
-        self.info.id == other.info.id
+        (self.info.id, self.info.instance) == (other.info.id, other.info.instance)
     }
 }
 
@@ -69,7 +125,7 @@ impl<P> Eq for Remote<P> {}
 
 impl<P> Hash for Remote<P> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.info.id.hash(state);
+        (self.info.id, self.info.instance).hash(state);
     }
 }
 

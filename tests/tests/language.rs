@@ -356,11 +356,31 @@ fn a_single_remote_that_shuts_down_ends_the_instance_without_error() {
 fn a_lost_single_remote_ends_the_instance_with_an_error_in_words() {
     let creds = credentials("lang-lost-end");
     let master = master(&creds);
-    let ended = run_worker(worker_builder(&creds, "w", &master, 1).idle_timeout(Duration::from_millis(500)));
+    let builder = worker_builder(&creds, "w", &master, 1)
+        .idle_timeout(Duration::from_millis(500))
+        .reconnect(loci::Reconnect { give_up: Some(Duration::from_millis(300)), ..loci::Reconnect::default() });
+    let ended = run_worker(builder);
     wait_until(|| master.here.remotes::<Worker>().connected().len() == 1);
     master.crash();
-    let outcome = ended.recv_timeout(Duration::from_secs(5)).expect("the worker ends when its master is lost");
+    let outcome = ended.recv_timeout(Duration::from_secs(5)).expect("the worker ends when its master stays lost");
     let error = outcome.expect_err("losing the master is an error");
     let debug = format!("{error:?}");
     assert!(debug.starts_with("lost the Master this Worker is tied to as Single"), "{debug}");
+    assert!(debug.contains("did not come back within 300 ms"), "{debug}");
+}
+
+#[test]
+fn without_reconnection_a_lost_single_remote_ends_the_instance_at_once() {
+    let creds = credentials("lang-lost-never");
+    let master = master(&creds);
+    let builder = worker_builder(&creds, "w", &master, 1)
+        .idle_timeout(Duration::from_millis(500))
+        .reconnect(loci::Reconnect::never());
+    let ended = run_worker(builder);
+    wait_until(|| master.here.remotes::<Worker>().connected().len() == 1);
+    let crashed_at = Instant::now();
+    master.crash();
+    let outcome = ended.recv_timeout(Duration::from_secs(5)).expect("the worker ends when its master is lost");
+    assert!(crashed_at.elapsed() < Duration::from_millis(1500), "ended after {:?}", crashed_at.elapsed());
+    assert!(!format!("{:?}", outcome.expect_err("an error")).contains("did not come back"));
 }

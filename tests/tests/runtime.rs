@@ -102,7 +102,8 @@ fn a_pending_call_fails_promptly_when_its_remote_crashes() {
     tms.remove(0).crash();
     let (outcome, waited) = pending.join().unwrap();
     assert!(matches!(outcome, Err(RemoteError::Disconnected { item: "slow_echo", .. })), "{outcome:?}");
-    assert!(waited < Duration::from_secs(4), "the call hung for {waited:?}");
+    // A dead remote is noticed within the idle timeout (4 s by default).
+    assert!(waited < Duration::from_secs(5), "the call hung for {waited:?}");
 }
 
 #[test]

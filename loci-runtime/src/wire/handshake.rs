@@ -23,6 +23,9 @@ pub struct Hello {
     pub instance: u64,
     /// The sending instance's human-readable name.
     pub name: String,
+    /// The address the sender accepts connections on, if it listens: what a `Remote` sent to
+    /// other peers carries, so they can connect to it.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Hello {
@@ -35,7 +38,14 @@ impl Hello {
             peer: spec.peer_name(local).to_owned(),
             instance,
             name: name.to_owned(),
+            listen: None,
         }
+    }
+
+    /// The same hello, saying that the sender accepts connections on `listen`.
+    pub fn listening(mut self, listen: Option<std::net::SocketAddr>) -> Self {
+        self.listen = listen;
+        self
     }
 }
 
@@ -86,7 +96,7 @@ pub enum Refusal {
         /// The remote already connected on that tie.
         existing: String,
     },
-    /// The two instances are already connected.
+    /// The two instances are already connected, by a connection that stays.
     AlreadyConnected {
         /// The remote.
         remote: String,
@@ -115,11 +125,22 @@ impl fmt::Display for Refusal {
                 f,
                 "tie `{local} -> {remote} = {multiplicity}` already has its one remote ({existing}); a second `{remote}` would break it"
             ),
-            Refusal::AlreadyConnected { remote } => {
-                write!(f, "already connected to {remote}; there is one connection per pair of instances")
-            }
+            Refusal::AlreadyConnected { remote } => write!(
+                f,
+                "already connected to {remote}; there is one connection per pair of instances, and the one dialled by the instance with the smaller id stays"
+            ),
         }
     }
+}
+
+/// Which of two connections between the same two instances stays, when they were dialled in
+/// opposite directions (both instances dialled each other): the one dialled by the instance
+/// with the smaller id. Both instances decide alike, so exactly one connection stays.
+///
+/// `local_dialled` says whether this instance dialled the connection in question.
+pub fn keeps_mutual_dial(local: u64, remote: u64, local_dialled: bool) -> bool {
+    let dialler = if local_dialled { local } else { remote };
+    dialler == local.min(remote)
 }
 
 /// Checks a remote's hello against the local module and peer.
@@ -166,6 +187,15 @@ mod tests {
         ],
         items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event, per_remote: false, supplied: false }],
     };
+
+    #[test]
+    fn a_mutual_dial_keeps_the_connection_of_the_smaller_id_on_both_sides() {
+        // Instances 3 and 8 dial each other: on both sides, 3's connection stays, 8's goes.
+        assert!(keeps_mutual_dial(3, 8, true));
+        assert!(!keeps_mutual_dial(3, 8, false));
+        assert!(keeps_mutual_dial(8, 3, false));
+        assert!(!keeps_mutual_dial(8, 3, true));
+    }
 
     #[test]
     fn tied_peer_of_the_same_build_is_admitted() {
