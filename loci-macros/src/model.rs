@@ -302,8 +302,9 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
     let event = reactive_item(&output, &["Event"]);
     let signal = reactive_item(&output, &["Signal", "Var"]);
     let local = reactive_item(&output, &["Local"]);
-    // The requesting remote comes first after the context.
-    let requester = params.first().and_then(|(_, ty)| remote_peer(ty));
+    // The requesting remote comes first after the context, by reference (`&Remote<Q>`); a
+    // `Remote<Q>` by value is an argument like any other (remotes can travel).
+    let requester = params.first().and_then(|(_, ty)| remote_peer(ty)).filter(|requester| requester.by_ref);
     if requester.is_some() {
         params.remove(0);
     }

@@ -331,10 +331,12 @@ fn start<P: Peer>(
         Err(refusal) => return Err((refuse(&quic, core.local_name(), connection.info.addr, &refusal), Some(refusal))),
     }
     let info = Arc::clone(&connection.info);
-    let writer = tokio::spawn(write_frames(send, out));
+    // The connection's tasks run on the instance's runtime, wherever it was dialled from.
+    let writer = core.runtime.spawn(write_frames(send, out));
     tracing::info!(remote = %connection.info, "remote joined");
     let here = here.clone();
-    tokio::spawn(async move {
+    let runtime = here.core.runtime.clone();
+    runtime.spawn(async move {
         // A panic in user code run by the reader (an observer, a subjective value) must not
         // leave a connection that looks alive: it ends this connection like any other failure.
         let (reason, clean) = match AssertUnwindSafe(read_frames(&here, &connection, frames)).catch_unwind().await {

@@ -388,6 +388,8 @@ pub(crate) struct Core {
     /// The address this instance accepts connections on, if it listens (sent in the hello).
     pub listen: OnceLock<std::net::SocketAddr>,
     pub reconnect: Reconnect,
+    /// The runtime the instance runs on; its tasks go there, whoever starts them.
+    pub runtime: tokio::runtime::Handle,
     this: std::sync::Weak<Core>,
 }
 
@@ -477,6 +479,7 @@ impl Core {
             endpoint: OnceLock::new(),
             listen: OnceLock::new(),
             reconnect,
+            runtime: tokio::runtime::Handle::current(),
             this: this.clone(),
             spec,
             local,
@@ -624,7 +627,7 @@ impl Core {
                         give_up.map_or_else(String::new, |limit| format!(" (at most {} ms)", limit.as_millis()))
                     );
                     if let Some(core) = self.this.upgrade() {
-                        tokio::spawn(await_single(core, connection.info.peer, give_up, lost));
+                        self.runtime.spawn(await_single(core, connection.info.peer, give_up, lost));
                     }
                 }
             }

@@ -1,7 +1,6 @@
 //! The QUIC transport: quinn endpoints configured for mutual TLS and fast failure detection.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,28 +61,74 @@ pub(crate) fn endpoint(
     liveness: Liveness,
 ) -> Result<quinn::Endpoint, Error> {
     let transport = liveness.transport()?;
-    let (server, client) = match security {
-        Security::Credentials(dir) => verified_configs(dir)?,
-        Security::Insecure => insecure_configs()?,
+    let ((server, client), reset_secret) = match security {
+        Security::Credentials(dir) => {
+            let creds = credentials::load(dir)?;
+            // Every instance of the cluster derives the same key from the member key.
+            let secret = ring::digest::digest(&ring::digest::SHA256, creds.key.secret_der());
+            (verified_configs(creds)?, Some(secret.as_ref().to_vec()))
+        }
+        Security::Insecure => (insecure_configs()?, None),
     };
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(server).map_err(tls_error)?));
     server.transport_config(Arc::clone(&transport));
     let mut client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(client).map_err(tls_error)?));
     client.transport_config(transport);
 
-    let mut endpoint = match listen {
-        Some(addr) => quinn::Endpoint::server(server, addr).map_err(|source| Error::Bind { addr, source })?,
-        None => {
-            let addr = SocketAddr::from(([0, 0, 0, 0], 0));
-            quinn::Endpoint::client(addr).map_err(|source| Error::Bind { addr, source })?
+    // A stateless reset must be recognisable by remotes of the process that ran before on the
+    // same address: with a reset key shared by the cluster, a restarted instance resets its
+    // predecessor's connections at their next packet, so remotes notice at once and dial again.
+    // The connection ids it issued must pass its successor's check too, or the successor
+    // drops their packets instead of resetting them.
+    let config = match reset_secret {
+        Some(secret) => {
+            let mut config =
+                quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret)));
+            let cid_key = u64::from_le_bytes(secret[..8].try_into().unwrap_or([0; 8]));
+            config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+            config
         }
+        None => quinn::EndpointConfig::default(),
     };
+    let addr = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let socket = std::net::UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| Error::Config("loci's QUIC endpoint needs a tokio runtime".to_owned()))?;
+    let runtime: Arc<dyn quinn::Runtime> = Arc::new(InstanceRuntime(runtime));
+    let server = listen.is_some().then_some(server);
+    let mut endpoint =
+        quinn::Endpoint::new(config, server, socket, runtime).map_err(|source| Error::Bind { addr, source })?;
     endpoint.set_default_client_config(client);
     Ok(endpoint)
 }
 
-fn verified_configs(dir: &Path) -> Result<(rustls::ServerConfig, rustls::ClientConfig), Error> {
-    let creds = credentials::load(dir)?;
+/// quinn's tokio runtime, pinned to the instance's runtime: connections dialled from another
+/// runtime (a test's, a caller's thread) are still driven by the instance, and do not die with
+/// the runtime they were dialled from.
+#[derive(Debug)]
+struct InstanceRuntime(tokio::runtime::Handle);
+
+impl quinn::Runtime for InstanceRuntime {
+    fn new_timer(&self, at: std::time::Instant) -> std::pin::Pin<Box<dyn quinn::AsyncTimer>> {
+        let _runtime = self.0.enter();
+        quinn::TokioRuntime.new_timer(at)
+    }
+
+    fn spawn(&self, future: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+        self.0.spawn(future);
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
+        let _runtime = self.0.enter();
+        quinn::TokioRuntime.wrap_udp_socket(socket)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        quinn::TokioRuntime.now()
+    }
+}
+
+fn verified_configs(creds: credentials::Credentials) -> Result<(rustls::ServerConfig, rustls::ClientConfig), Error> {
     let roots = Arc::new(creds.roots);
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider()).build().map_err(tls_error)?;

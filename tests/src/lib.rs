@@ -117,6 +117,8 @@ enum Stop {
     Graceful,
     /// Stop the runtime at once: remotes hear nothing more, as if the process were killed.
     Crash,
+    /// Like `Crash`, and release the socket, as the end of a killed process does.
+    Kill,
 }
 
 impl<P: loci::Peer> Spawned<P> {
@@ -149,6 +151,11 @@ impl<P: loci::Peer> Spawned<P> {
                         std::mem::forget(running);
                         runtime.shutdown_background();
                     }
+                    Stop::Kill => {
+                        // The drivers go first, so dropping the rest sends nothing.
+                        runtime.shutdown_background();
+                        drop(running);
+                    }
                 }
             })
             .expect("spawn an instance thread");
@@ -164,6 +171,12 @@ impl<P: loci::Peer> Spawned<P> {
     /// Stops the instance as abruptly as a killed process: its remotes must time out.
     pub fn crash(mut self) {
         self.stop_with(Stop::Crash);
+    }
+
+    /// Stops the instance as abruptly as a killed process and frees its port, so that another
+    /// instance can listen there.
+    pub fn kill(mut self) {
+        self.stop_with(Stop::Kill);
     }
 
     fn stop_with(&mut self, stop: Stop) {
