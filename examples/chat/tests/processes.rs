@@ -222,3 +222,91 @@ fn registry_code_is_absent_from_the_node_executable() {
     assert!(contains(REGISTRY), "the marker must be in the registry, or this test proves nothing");
     assert!(!contains(NODE), "the node executable contains code placed only on the registry");
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(proc: &Proc, signal: &str) {
+    let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &proc.child.id().to_string()]).status();
+    assert!(sent.unwrap().success(), "kill -{signal} failed");
+}
+
+/// A registry on a port chosen by the first one, and two nodes.
+fn chat_of_two(tag: &str) -> (PathBuf, Proc, String, Vec<Proc>) {
+    let creds = credentials(tag);
+    let (registry, addr) = registry(&creds);
+    let nodes: Vec<Proc> = ["alice", "bob"].iter().map(|name| node(name, &addr, &creds)).collect();
+    for node in &nodes {
+        node.wait_for("joined the chat as");
+    }
+    registry.wait_for_count("remote joined", 2);
+    thread::sleep(Duration::from_millis(300));
+    (creds, registry, addr, nodes)
+}
+
+#[test]
+fn a_killed_and_restarted_registry_gets_its_nodes_back_and_the_chat_resumes() {
+    let (creds, mut registry, addr, mut nodes) = chat_of_two("restart");
+    registry.child.kill().unwrap();
+    let _ = registry.wait_exit();
+    let restarted_at = Instant::now();
+    let registry =
+        Proc::spawn(REGISTRY, &["--listen", &addr, "--name", "registry-2", "--credentials", creds.to_str().unwrap()]);
+    registry.wait_for_count("remote joined", 2);
+    let back = restarted_at.elapsed();
+    assert!(back < Duration::from_secs(3), "the nodes were back {back:?} after the restart");
+    thread::sleep(Duration::from_millis(300));
+    nodes[0].say("after the restart");
+    nodes[1].wait_for("alice: after the restart");
+    for node in &mut nodes {
+        assert!(node.child.try_wait().unwrap().is_none(), "a node exited:\n{}", node.output());
+    }
+}
+
+#[test]
+fn a_registry_stalled_for_three_seconds_costs_nothing() {
+    let (_creds, registry, _addr, mut nodes) = chat_of_two("stall-3s");
+    signal(&registry, "STOP");
+    for i in 0..5 {
+        nodes[0].say(&format!("line {i} during the stall"));
+        thread::sleep(Duration::from_millis(500));
+    }
+    thread::sleep(Duration::from_millis(500));
+    signal(&registry, "CONT");
+    for i in 0..5 {
+        nodes[1].wait_for(&format!("alice: line {i} during the stall"));
+    }
+    thread::sleep(Duration::from_millis(500));
+    assert!(registry.find("remote left").is_none(), "the registry lost a node:\n{}", registry.output());
+    for node in &nodes {
+        assert!(node.find("lost the Registry").is_none(), "a node noticed the stall:\n{}", node.output());
+    }
+}
+
+#[test]
+fn a_registry_stalled_for_ten_seconds_is_noticed_then_reconnected() {
+    let (_creds, registry, _addr, mut nodes) = chat_of_two("stall-10s");
+    signal(&registry, "STOP");
+    for node in &nodes {
+        node.wait_for("lost the Registry this Node is tied to as Single; waiting for it to come back");
+    }
+    thread::sleep(Duration::from_secs(5));
+    signal(&registry, "CONT");
+    for node in &nodes {
+        node.wait_for("the Registry is back");
+    }
+    thread::sleep(Duration::from_millis(500));
+    nodes[0].say("after the long stall");
+    nodes[1].wait_for("alice: after the long stall");
+    for node in &mut nodes {
+        assert!(node.child.try_wait().unwrap().is_none(), "a node exited:\n{}", node.output());
+    }
+}
+
+#[test]
+fn a_node_connects_by_host_name() {
+    let creds = credentials("hostname");
+    let (_registry, addr) = registry(&creds);
+    let port = addr.rsplit(':').next().unwrap();
+    let connect = format!("registry=localhost:{port}");
+    let node = Proc::spawn(NODE, &["--connect", &connect, "--name", "alice", "--credentials", creds.to_str().unwrap()]);
+    node.wait_for("joined the chat as alice");
+}
