@@ -48,16 +48,17 @@ pub(crate) enum DialError {
     Refused(String),
     /// The network or TLS failed; `retry` says whether trying again may help.
     Failed { reason: String, retry: bool },
-    /// The two instances are already connected by another connection, which stays.
-    AlreadyConnected,
+    /// The two instances are already connected by another connection, which stays; the
+    /// remote instance's id.
+    AlreadyConnected(u64),
 }
 
 /// How a handshake that produced no hello ended.
 enum HelloEnd {
     /// The remote refused the connection by rule.
     Refused,
-    /// The remote keeps another connection between the two instances.
-    Duplicate,
+    /// The remote (this instance id) keeps another connection between the two instances.
+    Duplicate(u64),
     /// Anything else: the network, a timeout, a malformed hello.
     Failed,
 }
@@ -118,7 +119,16 @@ fn hello_end(error: &quinn::ConnectionError) -> HelloEnd {
         quinn::ConnectionError::ApplicationClosed(close)
             if close.error_code.into_inner() == u64::from(CLOSE_DUPLICATE) =>
         {
-            HelloEnd::Duplicate
+            // The refusal's text starts with the refusing instance's id.
+            let instance = std::str::from_utf8(&close.reason)
+                .ok()
+                .and_then(|reason| reason.strip_prefix("instance "))
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|id| id.parse().ok());
+            match instance {
+                Some(instance) => HelloEnd::Duplicate(instance),
+                None => HelloEnd::Failed,
+            }
         }
         _ => HelloEnd::Failed,
     }
@@ -196,7 +206,7 @@ pub(crate) async fn dial<P: Peer>(
     write_hello(&mut send, own_hello(core)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
     let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, end)| match end {
         HelloEnd::Refused => DialError::Refused(reason),
-        HelloEnd::Duplicate => DialError::AlreadyConnected,
+        HelloEnd::Duplicate(instance) => DialError::AlreadyConnected(instance),
         HelloEnd::Failed => {
             quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());
             DialError::Failed { reason, retry: false }
@@ -213,14 +223,16 @@ pub(crate) async fn dial<P: Peer>(
         quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
         return Err(DialError::Refused(reason));
     }
+    let remote_instance = hello.instance;
     // This instance dialled the connection it has: keep that one.
-    if core.connection_to_instance(hello.instance).is_some_and(|existing| existing.info.dialled) {
-        quic.close(CLOSE_DUPLICATE.into(), b"already connected");
-        return Err(DialError::AlreadyConnected);
+    if core.connection_to_instance(remote_instance).is_some_and(|existing| existing.info.dialled) {
+        let refusal = Refusal::AlreadyConnected { remote: addr.to_string(), instance: core.instance };
+        quic.close(CLOSE_DUPLICATE.into(), refusal.to_string().as_bytes());
+        return Err(DialError::AlreadyConnected(remote_instance));
     }
     let dialled = Handshake { hello, peer, multiplicity, dialled: true };
     start::<P>(here, quic, dialled, frames, send, None).map_err(|(reason, refusal)| match refusal {
-        Some(Refusal::AlreadyConnected { .. }) => DialError::AlreadyConnected,
+        Some(Refusal::AlreadyConnected { .. }) => DialError::AlreadyConnected(remote_instance),
         _ => DialError::Refused(reason),
     })
 }
@@ -325,11 +337,13 @@ fn start<P: Peer>(
     match core.register(Arc::clone(&connection)) {
         Ok(None) => {}
         Ok(Some(replaced)) => {
-            replaced.quic.close(CLOSE_DUPLICATE.into(), b"replaced by a newer connection between the same instances");
+            let refusal = Refusal::AlreadyConnected { remote: replaced.info.to_string(), instance: core.instance };
+            replaced.quic.close(CLOSE_DUPLICATE.into(), refusal.to_string().as_bytes());
             core.retire(&replaced);
         }
         Err(refusal) => return Err((refuse(&quic, core.local_name(), connection.info.addr, &refusal), Some(refusal))),
     }
+    core.announce(&connection);
     let info = Arc::clone(&connection.info);
     // The connection's tasks run on the instance's runtime, wherever it was dialled from.
     let writer = core.runtime.spawn(write_frames(send, out));

@@ -390,6 +390,8 @@ pub(crate) struct Core {
     pub reconnect: Reconnect,
     /// The runtime the instance runs on; its tasks go there, whoever starts them.
     pub runtime: tokio::runtime::Handle,
+    /// Set when the instance shuts down: its waiting tasks end.
+    pub closed: std::sync::atomic::AtomicBool,
     this: std::sync::Weak<Core>,
 }
 
@@ -428,9 +430,10 @@ impl Reconnect {
     }
 
     /// The wait before attempt `attempt` (0 for the first), with up to a quarter of jitter so
-    /// that instances that lost the same remote do not dial it in lockstep.
+    /// that instances that lost the same remote do not dial it in lockstep; at least 10 ms.
     pub fn delay(&self, attempt: u32, jitter: u64) -> Duration {
-        let base = self.first_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let base =
+            self.first_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay).max(Duration::from_millis(10));
         let quarter = base.as_millis() as u64 / 4;
         base + Duration::from_millis(if quarter == 0 { 0 } else { jitter % quarter })
     }
@@ -447,6 +450,9 @@ async fn await_single(core: Arc<Core>, peer: u16, give_up: Option<Duration>, los
         next_change.as_mut().enable();
         if let Some(back) = core.connections_of(peer).first() {
             tracing::info!(remote = %back.info, "the {} is back", back.info.peer_name);
+            return;
+        }
+        if core.closed.load(Ordering::Acquire) {
             return;
         }
         match deadline {
@@ -480,6 +486,7 @@ impl Core {
             listen: OnceLock::new(),
             reconnect,
             runtime: tokio::runtime::Handle::current(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             this: this.clone(),
             spec,
             local,
@@ -515,47 +522,51 @@ impl Core {
     }
 
     /// Registers an admitted connection, enforcing one connection per instance pair and the
-    /// capacity of `Single` / `Optional` ties atomically.
+    /// capacity of `Single` / `Optional` ties atomically. Call [`Core::announce`] afterwards.
     ///
-    /// A second connection to an instance already connected replaces the first when the remote
-    /// dialled both (it dials again only when it found the first one dead), and follows
-    /// [`keeps_mutual_dial`] when each side dialled one. The replaced connection is returned,
-    /// for the caller to close and [`retire`](Core::retire).
+    /// A second connection to an instance already connected is refused, and the first stays,
+    /// except when each side dialled one (a mutual dial): then [`keeps_mutual_dial`] decides,
+    /// alike on both sides, and the replaced connection is returned, for the caller to close
+    /// and [`retire`](Core::retire).
     pub fn register(&self, connection: Arc<Connection>) -> Result<Option<Arc<Connection>>, Refusal> {
-        let superseded = {
-            let mut connections = lock(&self.connections);
-            let mut superseded = None;
-            if let Some(existing) = connections.values().find(|c| c.instance == connection.instance) {
-                let keep_new = if existing.info.dialled == connection.info.dialled {
-                    !connection.info.dialled
-                } else {
-                    keeps_mutual_dial(self.instance, connection.instance, connection.info.dialled)
-                };
-                if !keep_new {
-                    return Err(Refusal::AlreadyConnected { remote: existing.info.to_string() });
-                }
-                superseded = Some(Arc::clone(existing));
+        if connection.instance == self.instance {
+            return Err(Refusal::Itself);
+        }
+        let mut connections = lock(&self.connections);
+        let mut superseded = None;
+        let same_instance =
+            connections.values().find(|c| c.instance == connection.instance && c.info.peer == connection.info.peer);
+        if let Some(existing) = same_instance {
+            let keep_new = existing.info.dialled != connection.info.dialled
+                && keeps_mutual_dial(self.instance, connection.instance, connection.info.dialled);
+            if !keep_new {
+                return Err(Refusal::AlreadyConnected { remote: existing.info.to_string(), instance: self.instance });
             }
-            let superseded_id = superseded.as_ref().map(|old| old.info.id);
-            if connection.multiplicity != Multiplicity::Multiple {
-                let occupied = connections
-                    .values()
-                    .find(|c| c.info.peer == connection.info.peer && Some(c.info.id) != superseded_id);
-                if let Some(existing) = occupied {
-                    return Err(Refusal::TieOccupied {
-                        local: self.local_name().to_owned(),
-                        remote: connection.info.peer_name.to_owned(),
-                        multiplicity: connection.multiplicity,
-                        existing: existing.info.to_string(),
-                    });
-                }
+            superseded = Some(Arc::clone(existing));
+        }
+        let superseded_id = superseded.as_ref().map(|old| old.info.id);
+        if connection.multiplicity != Multiplicity::Multiple {
+            let occupied =
+                connections.values().find(|c| c.info.peer == connection.info.peer && Some(c.info.id) != superseded_id);
+            if let Some(existing) = occupied {
+                return Err(Refusal::TieOccupied {
+                    local: self.local_name().to_owned(),
+                    remote: connection.info.peer_name.to_owned(),
+                    multiplicity: connection.multiplicity,
+                    existing: existing.info.to_string(),
+                });
             }
-            if let Some(id) = superseded_id {
-                connections.remove(&id);
-            }
-            connections.insert(connection.info.id, Arc::clone(&connection));
-            superseded
-        };
+        }
+        if let Some(id) = superseded_id {
+            connections.remove(&id);
+        }
+        connections.insert(connection.info.id, Arc::clone(&connection));
+        Ok(superseded)
+    }
+
+    /// Tells everyone about a registered connection: its routes for standing interests go
+    /// out, and it joins.
+    pub fn announce(&self, connection: &Connection) {
         let interests = lock(&self.interests);
         for interest in interests.iter().filter(|i| i.peer == connection.info.peer) {
             connection.add_route(
@@ -569,16 +580,15 @@ impl Core {
         let topology = &self.topology[usize::from(connection.info.peer)];
         topology.changed.notify_waiters();
         topology.joined.fire(Arc::clone(&connection.info));
-        Ok(superseded)
     }
 
-    /// Retires a connection replaced by a newer one to the same instance: its pending accesses
-    /// fail, it leaves, but the instance is still connected, so no tie is lost.
+    /// Retires a connection replaced by another one to the same instance (a mutual dial): its
+    /// pending accesses fail, it leaves, but the instance is still connected, so no tie is lost.
     pub fn retire(&self, connection: &Connection) {
         connection.fail_pending();
         let served: Vec<Observation> = lock(&connection.served).drain().map(|(_, o)| o).collect();
         served.into_iter().for_each(Observation::cancel);
-        tracing::info!(remote = %connection.info, "replaced by a newer connection to the same instance");
+        tracing::debug!(remote = %connection.info, "replaced by the connection the remote dialled");
         let topology = &self.topology[usize::from(connection.info.peer)];
         topology.changed.notify_waiters();
         topology.left.fire(Arc::clone(&connection.info));

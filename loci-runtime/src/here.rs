@@ -724,18 +724,25 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     pub async fn connect(&self, target: impl ToString) -> Result<Remote<Q>, RemoteError> {
         let target = target.to_string();
         let unreachable = |reason: String| RemoteError::Unreachable { peer: Q::NAME, target: target.clone(), reason };
-        let mut addrs = tokio::net::lookup_host(&target).await.map_err(|error| unreachable(error.to_string()))?;
-        let addr = addrs.next().ok_or_else(|| unreachable("the name resolves to no address".to_owned()))?;
-        match crate::connection::dial(self.here, Q::INDEX, addr).await {
-            Ok(info) => Ok(Remote::new(info)),
-            Err(crate::connection::DialError::AlreadyConnected) => self
-                .connected()
-                .into_iter()
-                .find(|remote| remote.info.listen == Some(addr) || remote.info.addr == addr)
-                .ok_or_else(|| unreachable("connected by another connection, which just ended".to_owned())),
-            Err(crate::connection::DialError::Refused(reason))
-            | Err(crate::connection::DialError::Failed { reason, .. }) => Err(unreachable(reason)),
+        let core = &self.here.core;
+        let local =
+            core.endpoint.get().and_then(|endpoint| endpoint.local_addr().ok()).unwrap_or(([0, 0, 0, 0], 0).into());
+        let addrs = crate::instance::resolve(&target, local).await.map_err(unreachable)?;
+        let mut last = String::new();
+        for addr in addrs {
+            match crate::connection::dial(self.here, Q::INDEX, addr).await {
+                Ok(info) => return Ok(Remote::new(info)),
+                Err(crate::connection::DialError::AlreadyConnected(instance)) => {
+                    return core
+                        .connection_to_instance(instance)
+                        .map(|connection| Remote::new(Arc::clone(&connection.info)))
+                        .ok_or_else(|| unreachable("connected by another connection, which just ended".to_owned()));
+                }
+                Err(crate::connection::DialError::Refused(reason)) => return Err(unreachable(reason)),
+                Err(crate::connection::DialError::Failed { reason, .. }) => last = reason,
+            }
         }
+        Err(unreachable(last))
     }
 
     /// The connected remote `remote` stands for: the connection to its instance if there is
@@ -750,7 +757,16 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
             target: remote.to_string(),
             reason: "it does not listen for connections".to_owned(),
         })?;
-        self.connect(listen).await
+        let reached = self.connect(listen).await?;
+        if reached.instance() != remote.instance() {
+            self.disconnect(&reached, "expected another instance at this address");
+            return Err(RemoteError::Unreachable {
+                peer: Q::NAME,
+                target: listen.to_string(),
+                reason: format!("another instance listens there now (not {remote})"),
+            });
+        }
+        Ok(reached)
     }
 
     /// Closes the connection to `remote`; the remote logs `reason`. `false` if it was not

@@ -346,31 +346,34 @@ pub struct Running<P> {
     supervisors: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Resolves `target` (`host:port`) now: host names are looked up again on every attempt.
-async fn resolve(target: &str) -> std::result::Result<SocketAddr, String> {
-    let mut addrs =
-        tokio::net::lookup_host(target).await.map_err(|error| format!("cannot resolve `{target}`: {error}"))?;
-    addrs.next().ok_or_else(|| format!("`{target}` resolves to no address"))
+/// Resolves `target` (`host:port`) now, to the addresses of the endpoint's family: host names
+/// are looked up again on every attempt.
+pub(crate) async fn resolve(target: &str, local: SocketAddr) -> std::result::Result<Vec<SocketAddr>, String> {
+    let addrs = tokio::net::lookup_host(target).await.map_err(|error| format!("cannot resolve `{target}`: {error}"))?;
+    let usable: Vec<SocketAddr> = addrs.filter(|addr| addr.is_ipv4() == local.is_ipv4()).collect();
+    if usable.is_empty() {
+        let family = if local.is_ipv4() { "IPv4" } else { "IPv6" };
+        return Err(format!("`{target}` resolves to no {family} address (this endpoint is {local})"));
+    }
+    Ok(usable)
 }
 
-/// Dials `target` once; the instance it is connected to afterwards, or why not.
+/// Dials `target` once, trying each address it resolves to; the instance it is connected to
+/// afterwards, or why not.
 async fn dial_target<P: Peer>(here: &Here<P>, peer: u16, target: &str) -> std::result::Result<u64, DialError> {
-    let addr = resolve(target).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
-    match connection::dial(here, peer, addr).await {
-        Ok(info) => Ok(info.instance),
-        // Connected already, by a connection the remote dialled: find it by its address.
-        Err(DialError::AlreadyConnected) => here
-            .core
-            .connections_of(peer)
-            .iter()
-            .find(|c| c.info.listen == Some(addr) || c.info.addr == addr)
-            .map(|c| c.instance)
-            .ok_or(DialError::Failed {
-                reason: "connected by another connection, which just ended".to_owned(),
-                retry: true,
-            }),
-        Err(other) => Err(other),
+    let local =
+        here.core.endpoint.get().and_then(|endpoint| endpoint.local_addr().ok()).unwrap_or(([0, 0, 0, 0], 0).into());
+    let addrs = resolve(target, local).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
+    let mut last = DialError::Failed { reason: format!("`{target}` resolves to no address"), retry: true };
+    for addr in addrs {
+        match connection::dial(here, peer, addr).await {
+            Ok(info) => return Ok(info.instance),
+            Err(DialError::AlreadyConnected(instance)) => return Ok(instance),
+            Err(refused @ DialError::Refused(_)) => return Err(refused),
+            Err(failed) => last = failed,
+        }
     }
+    Err(last)
 }
 
 /// Keeps a `connect` target connected: when the connection to it ends, dials it again with
@@ -408,7 +411,7 @@ async fn supervise<P: Peer>(here: Here<P>, peer: u16, target: String, mut instan
                 Err(DialError::Failed { reason, .. }) => {
                     tracing::debug!(%target, attempt, "the {peer_name} at {target} is not back yet: {reason}")
                 }
-                Err(DialError::AlreadyConnected) => {}
+                Err(DialError::AlreadyConnected(known)) => break known,
             }
         };
     }
@@ -447,10 +450,7 @@ impl<P: Peer> Running<P> {
                     attempt += 1;
                     continue;
                 }
-                Err(DialError::AlreadyConnected) if tokio::time::Instant::now() >= deadline => {
-                    "connected by another connection, which ended".to_owned()
-                }
-                Err(DialError::AlreadyConnected) => continue,
+                Err(DialError::AlreadyConnected(instance)) => return Ok(instance),
             };
             return Err(Error::Connect { peer: peer_name.to_owned(), target: target.to_owned(), reason });
         }
@@ -528,6 +528,11 @@ impl<P: Peer> Running<P> {
         }
         for supervisor in &self.supervisors {
             supervisor.abort();
+        }
+        // Tasks waiting for remotes (a lost Single tie) end with the instance.
+        self.here.core.closed.store(true, std::sync::atomic::Ordering::Release);
+        for topology in self.here.core.topology.iter() {
+            topology.changed.notify_waiters();
         }
         for connection in self.here.core.all_connections() {
             self.here.core.unregister(&connection, "shut down locally", true);

@@ -115,9 +115,11 @@ impl<P> Clone for Remote<P> {
     }
 }
 
+/// Remotes are equal when they stand for the same instance: a `Remote` received inside a value,
+/// or held from before a reconnection, equals the connected one.
 impl<P> PartialEq for Remote<P> {
     fn eq(&self, other: &Self) -> bool {
-        (self.info.id, self.info.instance) == (other.info.id, other.info.instance)
+        (self.info.peer, self.info.instance) == (other.info.peer, other.info.instance)
     }
 }
 
@@ -125,7 +127,7 @@ impl<P> Eq for Remote<P> {}
 
 impl<P> Hash for Remote<P> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (self.info.id, self.info.instance).hash(state);
+        (self.info.peer, self.info.instance).hash(state);
     }
 }
 

@@ -64,9 +64,15 @@ pub(crate) fn endpoint(
     let ((server, client), reset_secret) = match security {
         Security::Credentials(dir) => {
             let creds = credentials::load(dir)?;
-            // Every instance of the cluster derives the same key from the member key.
-            let secret = ring::digest::digest(&ring::digest::SHA256, creds.key.secret_der());
-            (verified_configs(creds)?, Some(secret.as_ref().to_vec()))
+            // Every instance of the cluster derives the same keys from the member key.
+            let derive = |label: &[u8]| {
+                let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+                digest.update(label);
+                digest.update(creds.key.secret_der());
+                digest.finish().as_ref().to_vec()
+            };
+            let keys = (derive(b"loci stateless reset key"), derive(b"loci connection id key"));
+            (verified_configs(creds)?, Some(keys))
         }
         Security::Insecure => (insecure_configs()?, None),
     };
@@ -81,10 +87,10 @@ pub(crate) fn endpoint(
     // The connection ids it issued must pass its successor's check too, or the successor
     // drops their packets instead of resetting them.
     let config = match reset_secret {
-        Some(secret) => {
+        Some((reset, cid)) => {
             let mut config =
-                quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret)));
-            let cid_key = u64::from_le_bytes(secret[..8].try_into().unwrap_or([0; 8]));
+                quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset)));
+            let cid_key = cid.iter().take(8).fold(0u64, |key, byte| key << 8 | u64::from(*byte));
             config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
             config
         }

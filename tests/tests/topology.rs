@@ -60,6 +60,7 @@ fn a_restarted_instance_is_reconnected_and_subscriptions_resume() {
     wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == 1);
     let reconnected = restarted_at.elapsed();
     assert!(reconnected < Duration::from_secs(2), "reconnected {reconnected:?} after the restart");
+    wait_until(|| tm.here.remotes::<JobManager>().connected().len() == 1);
     assert_eq!(tm.here.remotes::<JobManager>().connected()[0].name(), "jm-again");
 
     // The subscriptions made before are served by the new instance, into the same local values.
@@ -127,4 +128,25 @@ fn connecting_by_host_name_and_disconnecting_at_run_time() {
     assert!(a.here.remotes::<Node>().connected().is_empty());
     let unreachable = block_on(a.here.remotes::<Node>().connect("127.0.0.1:9"));
     assert!(matches!(unreachable, Err(loci::RemoteError::Unreachable { .. })), "{unreachable:?}");
+}
+
+#[test]
+fn connecting_again_keeps_the_connection_and_dialling_oneself_is_refused() {
+    let creds = credentials("topo-again");
+    let a = node(&creds, "a");
+    let b = node(&creds, "b");
+    let first = block_on(a.here.remotes::<Node>().connect(b.addr)).unwrap();
+    let again = block_on(a.here.remotes::<Node>().connect(b.addr)).unwrap();
+    assert_eq!(first, again, "the same instance");
+    assert_eq!(first.id(), again.id(), "over the same connection");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(block_on(a.here.remote(p2p::whoami).from(&first)), Ok("b".to_owned()));
+    assert_eq!(a.here.remotes::<Node>().connected().len(), 1);
+    assert_eq!(b.here.remotes::<Node>().connected().len(), 1);
+
+    let itself = block_on(a.here.remotes::<Node>().connect(a.addr));
+    assert!(
+        matches!(&itself, Err(loci::RemoteError::Unreachable { reason, .. }) if reason.contains("itself")),
+        "{itself:?}"
+    );
 }

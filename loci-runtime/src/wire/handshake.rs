@@ -100,7 +100,11 @@ pub enum Refusal {
     AlreadyConnected {
         /// The remote.
         remote: String,
+        /// The refusing instance's id, which the dialler uses to find the connection that stays.
+        instance: u64,
     },
+    /// The remote is this very instance (it dialled its own address).
+    Itself,
 }
 
 impl fmt::Display for Refusal {
@@ -125,10 +129,11 @@ impl fmt::Display for Refusal {
                 f,
                 "tie `{local} -> {remote} = {multiplicity}` already has its one remote ({existing}); a second `{remote}` would break it"
             ),
-            Refusal::AlreadyConnected { remote } => write!(
+            Refusal::AlreadyConnected { remote, instance } => write!(
                 f,
-                "already connected to {remote}; there is one connection per pair of instances, and the one dialled by the instance with the smaller id stays"
+                "instance {instance} is already connected to {remote}; there is one connection per pair of instances"
             ),
+            Refusal::Itself => write!(f, "this is the instance itself: it dialled its own address"),
         }
     }
 }
