@@ -13,15 +13,16 @@ use crate::instance::{Builder, Instance};
 use crate::placement::{Module, Peer};
 use crate::wire::DEFAULT_MAX_FRAME;
 
-/// The flags every peer executable understands.
+/// The flags every peer executable understands; each can also be given as the `LOCI_*`
+/// environment variable `--help` shows next to it (a flag wins over the variable).
 #[derive(Debug, Clone, Args)]
 pub struct InstanceArgs {
     /// Accept connections from tied peers on this address, e.g. 127.0.0.1:4000
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "LOCI_LISTEN")]
     pub listen: Option<SocketAddr>,
 
-    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000` or `registry=localhost:4000` (resolved again on every attempt); repeat for several
-    #[arg(long, value_name = "PEER=HOST:PORT", value_parser = parse_connect)]
+    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000` or `registry=localhost:4000` (resolved again on every attempt); repeat, or separate several with commas
+    #[arg(long, value_name = "PEER=HOST:PORT", value_parser = parse_connect, value_delimiter = ',', env = "LOCI_CONNECT")]
     pub connect: Vec<(String, String)>,
 
     /// Directory with the cluster credentials, created by `loci credentials init DIR`
@@ -29,11 +30,11 @@ pub struct InstanceArgs {
     pub credentials: PathBuf,
 
     /// Do not check certificates: anyone can connect. For local experiments only
-    #[arg(long)]
+    #[arg(long, env = "LOCI_INSECURE")]
     pub insecure: bool,
 
     /// Name of this instance, shown to remotes and in logs [default: PEER-PID]
-    #[arg(long)]
+    #[arg(long, env = "LOCI_NAME")]
     pub name: Option<String>,
 
     /// Log filter, e.g. `info`, `debug` or `loci=trace,warn`
@@ -41,27 +42,27 @@ pub struct InstanceArgs {
     pub log_level: String,
 
     /// Largest frame accepted or sent, in bytes; a larger incoming frame closes its connection
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME, env = "LOCI_MAX_FRAME_BYTES")]
     pub max_frame_bytes: usize,
 
     /// A remote silent for this long (no data, no keep-alive) counts as gone, in milliseconds; keep-alives go out every eighth of it: a stall of up to seven eighths goes unnoticed, a dead remote is noticed within nine eighths
-    #[arg(long, value_name = "MS", default_value_t = 4000)]
+    #[arg(long, value_name = "MS", default_value_t = 4000, env = "LOCI_IDLE_TIMEOUT_MS")]
     pub idle_timeout_ms: u64,
 
     /// How long to keep dialling `--connect` targets and waiting for Single ties, in milliseconds
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, env = "LOCI_CONNECT_TIMEOUT_MS")]
     pub connect_timeout_ms: u64,
 
     /// How long a remote access waits for its answer, in milliseconds; 0 waits as long as the remote stays connected
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(long, value_name = "MS", default_value_t = 30_000, env = "LOCI_CALL_TIMEOUT_MS")]
     pub call_timeout_ms: u64,
 
     /// How long a lost Single remote may stay away before the instance ends, in milliseconds; lost `--connect` targets are dialled again meanwhile; 0 ends at once and dials nothing again
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(long, value_name = "MS", default_value_t = 30_000, env = "LOCI_RECONNECT_GIVE_UP_MS")]
     pub reconnect_give_up_ms: u64,
 
     /// The longest wait between two attempts to dial a lost `--connect` target, in milliseconds
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = 1000, env = "LOCI_RECONNECT_MAX_DELAY_MS")]
     pub reconnect_max_delay_ms: u64,
 }
 

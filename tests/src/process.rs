@@ -17,9 +17,15 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(exe: &str, args: &[&str]) -> Proc {
+        Self::spawn_with_env(exe, args, &[])
+    }
+
+    /// Like [`Proc::spawn`], with environment variables set for the process.
+    pub fn spawn_with_env(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(exe)
             .args(args)
             .env("LOCI_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

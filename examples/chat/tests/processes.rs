@@ -133,6 +133,41 @@ fn help_starts_with_the_peer_and_its_ties() {
 }
 
 #[test]
+fn a_registry_and_a_node_configured_only_by_environment_chat() {
+    let creds = credentials("environment");
+    let dir = creds.to_str().unwrap();
+    let registry = Proc::spawn_with_env(
+        REGISTRY,
+        &[],
+        &[("LOCI_LISTEN", "127.0.0.1:0"), ("LOCI_NAME", "registry"), ("LOCI_CREDENTIALS", dir)],
+    );
+    let line = registry.wait_for("listening");
+    let port = line.rsplit(':').next().unwrap().trim().to_owned();
+    let connect = format!("registry=localhost:{port}");
+    let nodes: Vec<Proc> = ["alice", "bob"]
+        .iter()
+        .map(|name| {
+            let env = [("LOCI_CONNECT", connect.as_str()), ("LOCI_NAME", name), ("LOCI_CREDENTIALS", dir)];
+            Proc::spawn_with_env(NODE, &[], &env)
+        })
+        .collect();
+    for node in &nodes {
+        node.wait_for("joined the chat as");
+    }
+    registry.wait_for_count("remote joined", 2);
+    thread::sleep(Duration::from_millis(300));
+    let mut alice = nodes.into_iter().next().unwrap();
+    alice.say("/who");
+    let online = alice.wait_for("online:");
+    assert!(online.contains("alice") && online.contains("bob"), "{online}");
+    let help = std::process::Command::new(NODE).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for variable in ["LOCI_CONNECT", "LOCI_LISTEN", "LOCI_NAME", "LOCI_IDLE_TIMEOUT_MS", "LOCI_RECONNECT_GIVE_UP_MS"] {
+        assert!(help.contains(&format!("[env: {variable}=")), "--help does not show {variable}:\n{help}");
+    }
+}
+
+#[test]
 fn node_without_the_cluster_credentials_is_refused() {
     let creds = credentials("refuse");
     let (registry, addr) = registry(&creds);
