@@ -48,6 +48,11 @@ impl<P: Peer> Here<P> {
         &self.core.name
     }
 
+    /// This instance's id: what `Remote::instance()` says of it on other peers.
+    pub fn instance(&self) -> u64 {
+        self.core.instance
+    }
+
     /// The item `item` placed on this peer, without the network: the instance's value of a
     /// placed value (`Event`, `Signal`, `Var`, `Local<T>`, or an `Arc<T>` of a `#[once]` value),
     /// or a [`LocalCall`] of a placed function.

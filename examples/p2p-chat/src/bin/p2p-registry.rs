@@ -1,0 +1,3 @@
+fn main() -> loci::Result<()> {
+    loci::run::<p2p_chat::p2p::Registry>()
+}
