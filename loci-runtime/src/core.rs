@@ -677,12 +677,23 @@ impl Core {
     /// the route's id.
     pub fn add_interest(&self, peer: u16, item: ItemId, route: EventRoute) -> u64 {
         let id = self.next_route_id();
+        self.add_interest_with_id(id, peer, item, route);
+        id
+    }
+
+    /// [`Core::add_interest`] with an id taken from [`Core::next_route_id`] beforehand (for a
+    /// route that needs to know its own id).
+    pub fn add_interest_with_id(&self, id: u64, peer: u16, item: ItemId, route: EventRoute) {
         let mut interests = lock(&self.interests);
         interests.push(Interest { id, peer, item, route: Arc::clone(&route) });
         for connection in self.connections_of(peer) {
             connection.add_route(id, item, Arc::clone(&route), self.is_signal(item));
         }
-        id
+    }
+
+    /// How many interests stand.
+    pub fn interest_count(&self) -> usize {
+        lock(&self.interests).len()
     }
 
     /// Withdraws an interest added by [`Core::add_interest`].

@@ -88,6 +88,13 @@ impl<P: Peer> Here<P> {
         self.core.set_stop(crate::core::Stop::Ended(reason.into()));
     }
 
+    /// Standing interests (subscriptions that follow reconnections), for tests that check none
+    /// leaks.
+    #[doc(hidden)]
+    pub fn __interests(&self) -> usize {
+        self.core.interest_count()
+    }
+
     /// Calls waiting for their reply on every connection, for tests that check none leaks.
     #[doc(hidden)]
     pub fn __pending_calls(&self) -> usize {
@@ -341,13 +348,45 @@ async fn follow_signal<V: PlacedSignal>(
 }
 
 /// Follows signal `V` of the connected remote of its peer kind, and of the next one after a
-/// reconnection; the local signal once the first value arrived.
+/// reconnection; the local signal once the first value arrived. The following ends (the
+/// interest is withdrawn and the remote told) once the local signal is dropped with everything
+/// computed from it.
 async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>) -> Option<Signal<V::Item>> {
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-    let route_id = here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, signal_route::<V>(first_tx));
+    let core = &here.core;
+    let route_id = core.next_route_id();
+    let first = std::sync::Mutex::new(Some(first_tx));
+    let local: std::sync::OnceLock<crate::reactive::WeakVar<V::Item>> = std::sync::OnceLock::new();
+    let (owner, runtime) = (Arc::downgrade(core), core.runtime.clone());
+    let route: EventRoute = Arc::new(move |_, payload| {
+        let value: V::Item = decode_into(payload)?;
+        match local.get() {
+            Some(weak) => match weak.upgrade() {
+                Some(var) => var.set(value),
+                None => {
+                    // Nobody reads it any more: stop following.
+                    let owner = owner.clone();
+                    runtime.spawn(async move {
+                        if let Some(core) = owner.upgrade() {
+                            core.remove_interest(route_id);
+                        }
+                    });
+                }
+            },
+            None => {
+                let var = Var::new(value);
+                let _ = local.set(var.downgrade());
+                if let Some(first) = crate::core::lock(&first).take() {
+                    let _ = first.send(var.signal());
+                }
+            }
+        }
+        Ok(())
+    });
+    core.add_interest_with_id(route_id, <V::Peer as Peer>::INDEX, V::ID, route);
     let mut abandoned = AbandonedRoute {
         connection: std::sync::Weak::new(),
-        core: Arc::downgrade(&here.core),
+        core: Arc::downgrade(core),
         route_id,
         item: V::ID,
         armed: true,

@@ -150,3 +150,23 @@ fn connecting_again_keeps_the_connection_and_dialling_oneself_is_refused() {
         "{itself:?}"
     );
 }
+
+#[test]
+fn a_remote_signal_that_nobody_reads_any_more_stops_being_followed() {
+    let creds = credentials("topo-signal-drop");
+    let jm = Spawned::start(loci_tests::listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(loci_tests::connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    let kept = block_on(tm.here.remote(current_job).as_local()).unwrap();
+    for _ in 0..50 {
+        let dropped = block_on(tm.here.remote(current_job).as_local()).unwrap();
+        assert_eq!(dropped.get(), "idle");
+    }
+    // Each new follower asks for the current value, which finds the dropped copies gone: their
+    // interests are withdrawn as it goes, so following in a loop holds constant memory.
+    assert!(tm.here.__interests() <= 2, "{} interests stand", tm.here.__interests());
+    jm.here.local(current_job).set("word-count".to_owned());
+    wait_until(|| kept.get() == "word-count");
+    wait_until(|| tm.here.__interests() == 1);
+    jm.here.local(current_job).set("reduce".to_owned());
+    wait_until(|| kept.get() == "reduce");
+}

@@ -10,4 +10,5 @@ mod event;
 mod signal;
 
 pub use event::{Event, Observation};
+pub(crate) use signal::WeakVar;
 pub use signal::{Signal, Var};

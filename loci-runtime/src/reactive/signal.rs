@@ -411,6 +411,24 @@ pub struct Var<T> {
     signal: Signal<T>,
 }
 
+/// A `Var` that does not keep its value alive: for those who feed a variable that lives only
+/// as long as its readers (a remote signal's local copy).
+pub(crate) struct WeakVar<T>(Weak<Core<T>>);
+
+impl<T> WeakVar<T> {
+    /// The variable, if a handle to it (or to a signal computed from it) still lives.
+    pub(crate) fn upgrade(&self) -> Option<Var<T>> {
+        self.0.upgrade().map(|core| Var { signal: Signal { core } })
+    }
+}
+
+impl<T> Var<T> {
+    /// A handle that does not keep the variable alive.
+    pub(crate) fn downgrade(&self) -> WeakVar<T> {
+        WeakVar(Arc::downgrade(&self.signal.core))
+    }
+}
+
 impl<T> Clone for Var<T> {
     fn clone(&self) -> Self {
         Var { signal: self.signal.clone() }
