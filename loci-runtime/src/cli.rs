@@ -30,7 +30,7 @@ pub struct InstanceArgs {
     pub credentials: PathBuf,
 
     /// Do not check certificates: anyone can connect. For local experiments only
-    #[arg(long, env = "LOCI_INSECURE")]
+    #[arg(long, env = "LOCI_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 
     /// Name of this instance, shown to remotes and in logs [default: PEER-PID]

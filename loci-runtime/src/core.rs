@@ -537,8 +537,11 @@ impl Core {
         let same_instance =
             connections.values().find(|c| c.instance == connection.instance && c.info.peer == connection.info.peer);
         if let Some(existing) = same_instance {
-            let keep_new = existing.info.dialled != connection.info.dialled
-                && keeps_mutual_dial(self.instance, connection.instance, connection.info.dialled);
+            // One that is closed already (its reader has not unregistered it yet) gives way.
+            let stale = existing.quic.close_reason().is_some();
+            let keep_new = stale
+                || existing.info.dialled != connection.info.dialled
+                    && keeps_mutual_dial(self.instance, connection.instance, connection.info.dialled);
             if !keep_new {
                 return Err(Refusal::AlreadyConnected { remote: existing.info.to_string(), instance: self.instance });
             }

@@ -374,10 +374,15 @@ async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>) -> Option
                 }
             },
             None => {
-                let var = Var::new(value);
-                let _ = local.set(var.downgrade());
-                if let Some(first) = crate::core::lock(&first).take() {
+                // Under the lock: two connections delivering a first value at once make one copy.
+                let mut first = crate::core::lock(&first);
+                if let Some(first) = first.take() {
+                    // Observers and `changed` keep it alive like any computed signal.
+                    let var = Var::held(value);
+                    let _ = local.set(var.downgrade());
                     let _ = first.send(var.signal());
+                } else if let Some(var) = local.get().and_then(crate::reactive::WeakVar::upgrade) {
+                    var.set(value);
                 }
             }
         }
@@ -801,9 +806,13 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
             target: remote.to_string(),
             reason: "it does not listen for connections".to_owned(),
         })?;
+        let before: Vec<u64> = self.connected().iter().map(Remote::id).collect();
         let reached = self.connect(listen).await?;
         if reached.instance() != remote.instance() {
-            self.disconnect(&reached, "expected another instance at this address");
+            // Hang up only on a connection made here for nothing; keep one that was in use.
+            if !before.contains(&reached.id()) {
+                self.disconnect(&reached, "expected another instance at this address");
+            }
             return Err(RemoteError::Unreachable {
                 peer: Q::NAME,
                 target: listen.to_string(),

@@ -350,7 +350,9 @@ pub struct Running<P> {
 /// are looked up again on every attempt.
 pub(crate) async fn resolve(target: &str, local: SocketAddr) -> std::result::Result<Vec<SocketAddr>, String> {
     let addrs = tokio::net::lookup_host(target).await.map_err(|error| format!("cannot resolve `{target}`: {error}"))?;
-    let usable: Vec<SocketAddr> = addrs.filter(|addr| addr.is_ipv4() == local.is_ipv4()).collect();
+    // An IPv4 endpoint reaches IPv4 addresses only; an IPv6 one reaches both (IPv6 first).
+    let mut usable: Vec<SocketAddr> = addrs.filter(|addr| local.is_ipv6() || addr.is_ipv4()).collect();
+    usable.sort_by_key(|addr| addr.is_ipv4());
     if usable.is_empty() {
         let family = if local.is_ipv4() { "IPv4" } else { "IPv6" };
         return Err(format!("`{target}` resolves to no {family} address (this endpoint is {local})"));
@@ -368,7 +370,14 @@ async fn dial_target<P: Peer>(here: &Here<P>, peer: u16, target: &str) -> std::r
     for addr in addrs {
         match connection::dial(here, peer, addr).await {
             Ok(info) => return Ok(info.instance),
-            Err(DialError::AlreadyConnected(instance)) => return Ok(instance),
+            // Connected by a connection that stays; if it is gone here already, try again later.
+            Err(DialError::AlreadyConnected(instance)) if here.core.connection_to_instance(instance).is_some() => {
+                return Ok(instance)
+            }
+            Err(DialError::AlreadyConnected(_)) => {
+                last =
+                    DialError::Failed { reason: "connected by another connection, which ended".to_owned(), retry: true }
+            }
             Err(refused @ DialError::Refused(_)) => return Err(refused),
             Err(failed) => last = failed,
         }

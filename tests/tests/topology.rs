@@ -163,10 +163,30 @@ fn a_remote_signal_that_nobody_reads_any_more_stops_being_followed() {
     }
     // Each new follower asks for the current value, which finds the dropped copies gone: their
     // interests are withdrawn as it goes, so following in a loop holds constant memory.
-    assert!(tm.here.__interests() <= 2, "{} interests stand", tm.here.__interests());
+    wait_until(|| tm.here.__interests() <= 2);
     jm.here.local(current_job).set("word-count".to_owned());
     wait_until(|| kept.get() == "word-count");
     wait_until(|| tm.here.__interests() == 1);
     jm.here.local(current_job).set("reduce".to_owned());
     wait_until(|| kept.get() == "reduce");
+}
+
+#[test]
+fn an_observed_remote_signal_keeps_being_followed_without_handles() {
+    let creds = credentials("topo-signal-observed");
+    let jm = Spawned::start(loci_tests::listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(loci_tests::connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    block_on(async {
+        let job = tm.here.remote(current_job).as_local().await.unwrap();
+        let _ = job.observe(move |value| {
+            let _ = seen_tx.send(value.clone());
+        });
+        // The handle goes out of scope here; the observer stays.
+    });
+    for name in ["map", "reduce"] {
+        jm.here.local(current_job).set(name.to_owned());
+        assert_eq!(seen.recv_timeout(Duration::from_secs(5)).unwrap(), name);
+    }
+    assert_eq!(tm.here.__interests(), 1);
 }

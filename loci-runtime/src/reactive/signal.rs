@@ -422,6 +422,17 @@ impl<T> WeakVar<T> {
     }
 }
 
+impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
+    /// A variable that, like a computed signal, lives while it is observed (or its `changed`
+    /// event was handed out) even without handles: for a local copy that is fed weakly.
+    pub(crate) fn held(value: T) -> Self {
+        let var = Var::new(value);
+        let node: Arc<dyn Node> = var.signal.core.clone();
+        let _ = var.signal.core.this.set(Arc::downgrade(&node));
+        var
+    }
+}
+
 impl<T> Var<T> {
     /// A handle that does not keep the variable alive.
     pub(crate) fn downgrade(&self) -> WeakVar<T> {
