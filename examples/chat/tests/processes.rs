@@ -4,17 +4,11 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loci_tests::credentials;
 use loci_tests::process::Proc;
 
 const REGISTRY: &str = env!("CARGO_BIN_EXE_registry");
 const NODE: &str = env!("CARGO_BIN_EXE_node");
-
-fn credentials(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loci-chat-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    loci::credentials::create_cluster(&dir).unwrap();
-    dir
-}
 
 /// Starts a registry on a free port; returns it and its address.
 fn registry(creds: &Path) -> (Proc, String) {

@@ -4,17 +4,11 @@
 
 use std::path::PathBuf;
 
+use loci_tests::credentials;
 use loci_tests::process::Proc;
 
 const JOBMANAGER: &str = env!("CARGO_BIN_EXE_jobmanager");
 const TASKMANAGER: &str = env!("CARGO_BIN_EXE_taskmanager");
-
-fn credentials(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loci-flink-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    loci::credentials::create_cluster(&dir).unwrap();
-    dir
-}
 
 /// A JobManager and two registered TaskManagers, `tm1` and `tm2`.
 fn cluster(tag: &str) -> (PathBuf, Proc, Vec<Proc>) {

@@ -1,21 +1,14 @@
 //! The P2P chat as separate processes: a registry and three nodes that connect to each other
 //! directly; lines go node to node; a node that leaves and comes back is connected again.
 
-use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
+use loci_tests::credentials;
 use loci_tests::process::Proc;
 
 const REGISTRY: &str = env!("CARGO_BIN_EXE_p2p-registry");
 const NODE: &str = env!("CARGO_BIN_EXE_p2p-node");
-
-fn credentials(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loci-p2p-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    loci::credentials::create_cluster(&dir).unwrap();
-    dir
-}
 
 fn node(name: &str, registry: &str, creds: &str) -> Proc {
     let connect = format!("registry={registry}");
