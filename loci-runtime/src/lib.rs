@@ -44,6 +44,8 @@ pub mod credentials;
 mod error;
 mod here;
 mod instance;
+#[cfg(unix)]
+pub mod launch;
 mod local;
 mod outbound;
 mod placement;
