@@ -97,6 +97,11 @@ impl Launch {
         Ok(dir)
     }
 
+    /// The credentials directory [`Launch::credentials`] made, if it made one.
+    pub fn credentials_dir(&self) -> Option<PathBuf> {
+        self.credentials.clone()
+    }
+
     /// Starts executable `exe` with `args` as process `name`.
     pub fn start(&mut self, name: &str, exe: impl AsRef<Path>, args: &[&str]) -> io::Result<()> {
         self.start_with_env(name, exe, args, &[])
