@@ -1,8 +1,6 @@
 //! Shared pieces of the cross-crate tests: a multitier module modelled on the Flink
 //! TaskManagerGateway, and helpers that run instances on their own threads and runtimes.
 
-pub mod process;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
