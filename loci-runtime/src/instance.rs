@@ -505,14 +505,15 @@ impl<P: Peer> Running<P> {
         }
     }
 
-    /// Runs `main` (or waits for Ctrl-C/SIGTERM if the peer has none), then shuts down.
-    /// Also ends when a `Single` remote goes away: without error if it shut down cleanly,
-    /// with [`Error::LostSingle`] if it was lost.
+    /// Runs `main` (or waits if the peer has none), then shuts down. Ctrl-C or SIGTERM ends
+    /// it cleanly either way. Also ends when a `Single` remote goes away: without error if it
+    /// shut down cleanly, with [`Error::LostSingle`] if it was lost.
     pub async fn run(self) -> Result<()> {
         let outcome = match P::__main(self.here.clone()) {
             Some(main) => tokio::select! {
                 outcome = main => outcome,
                 ended = self.ended() => ended,
+                () = termination() => Ok(()),
             },
             None => tokio::select! {
                 ended = self.ended() => ended,

@@ -35,17 +35,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Every line the processes printed, as `(process, line)`, in arrival order.
-type History = Arc<Mutex<Vec<(String, String)>>>;
+/// Every line the processes printed, as `(process, run, line)`, in arrival order; `run` counts
+/// the starts of a process, so a restarted one's output is its own.
+type History = Arc<Mutex<Vec<(String, u64, String)>>>;
 
 /// One process of a launch, and how to start it again.
 struct Process {
     name: String,
+    run: u64,
     exe: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
     child: Child,
     stdin: Option<ChildStdin>,
+    /// The threads reading its stdout and stderr; they end at the end of its output.
+    readers: Vec<thread::JoinHandle<()>>,
 }
 
 /// A topology of running peer executables; see the [module](self) documentation.
@@ -88,10 +92,18 @@ impl Launch {
         if let Some(dir) = &self.credentials {
             return Ok(dir.clone());
         }
-        static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let launch = LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("loci-launch-{}-{launch}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        // A fresh directory of our own (not one someone else made first), readable by us only.
+        let unguessable = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            hasher.finish()
+        };
+        let dir = std::env::temp_dir().join(format!("loci-launch-{}-{unguessable:016x}", std::process::id()));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
         crate::credentials::create_cluster(&dir).map_err(|error| io::Error::other(error.to_string()))?;
         self.credentials = Some(dir.clone());
         Ok(dir)
@@ -120,12 +132,19 @@ impl Launch {
         }
         let args = args.iter().map(|arg| (*arg).to_owned()).collect();
         let env = env.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
-        let process = self.spawn(name.to_owned(), exe.as_ref().to_owned(), args, env)?;
+        let process = self.spawn(name.to_owned(), 0, exe.as_ref().to_owned(), args, env)?;
         self.processes.push(process);
         Ok(())
     }
 
-    fn spawn(&self, name: String, exe: PathBuf, args: Vec<String>, env: Vec<(String, String)>) -> io::Result<Process> {
+    fn spawn(
+        &self,
+        name: String,
+        run: u64,
+        exe: PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> io::Result<Process> {
         let mut command = Command::new(&exe);
         command.args(&args).env("LOCI_NAME", &name).env("LOCI_LOG", "info");
         if let Some(dir) = &self.credentials {
@@ -136,11 +155,16 @@ impl Launch {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
-            // SAFETY: `prctl` is async-signal-safe; the closure allocates nothing.
+            let parent = std::process::id();
+            // SAFETY: `prctl` and `getppid` are async-signal-safe; the closure allocates nothing.
             unsafe {
-                command.pre_exec(|| {
+                command.pre_exec(move || {
                     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
                         return Err(io::Error::last_os_error());
+                    }
+                    // The launcher died between the fork and the line above: do not run.
+                    if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                        return Err(io::Error::other("the launcher is gone"));
                     }
                     Ok(())
                 });
@@ -156,19 +180,25 @@ impl Launch {
         .into_iter()
         .flatten()
         .collect();
+        let mut readers = Vec::new();
         for output in outputs {
             let (history, echo, name) = (Arc::clone(&self.history), self.echo, name.clone());
-            thread::spawn(move || {
-                for line in BufReader::new(output).lines().map_while(Result::ok) {
+            readers.push(thread::spawn(move || {
+                // Read to the end whatever comes (a child whose pipe is not read would block).
+                let mut output = BufReader::new(output);
+                let mut bytes = Vec::new();
+                while matches!(output.read_until(b'\n', &mut bytes), Ok(read) if read > 0) {
+                    let line = String::from_utf8_lossy(&bytes).trim_end_matches(['\n', '\r']).to_owned();
+                    bytes.clear();
                     if echo {
-                        println!("{name:>8} | {line}");
+                        let _ = writeln!(io::stdout().lock(), "{name:>8} | {line}");
                     }
-                    lock(&history).push((name.clone(), line));
+                    lock(&history).push((name.clone(), run, line));
                 }
-            });
+            }));
         }
         let stdin = child.stdin.take();
-        Ok(Process { name, exe, args, env, child, stdin })
+        Ok(Process { name, run, exe, args, env, child, stdin, readers })
     }
 
     fn process(&mut self, name: &str) -> io::Result<&mut Process> {
@@ -192,9 +222,16 @@ impl Launch {
         stdin.flush()
     }
 
-    /// Every line process `name` printed so far.
+    /// Every line process `name` printed so far (since it was last started).
     pub fn output(&self, name: &str) -> Vec<String> {
-        lock(&self.history).iter().filter(|(who, _)| who == name).map(|(_, line)| line.clone()).collect()
+        let Some(run) = self.processes.iter().find(|process| process.name == name).map(|process| process.run) else {
+            return Vec::new();
+        };
+        lock(&self.history)
+            .iter()
+            .filter(|(who, of, _)| who == name && *of == run)
+            .map(|(_, _, line)| line.clone())
+            .collect()
     }
 
     /// How many lines of process `name` so far contain `needle`.
@@ -204,6 +241,7 @@ impl Launch {
 
     /// Waits until process `name` has printed `count` lines containing `needle`; the last.
     pub fn wait_for_count(&self, name: &str, needle: &str, count: usize, timeout: Duration) -> io::Result<String> {
+        let count = count.max(1);
         let deadline = Instant::now() + timeout;
         loop {
             let found: Vec<String> = self.output(name).into_iter().filter(|line| line.contains(needle)).collect();
@@ -236,7 +274,12 @@ impl Launch {
     }
 
     fn signal(&mut self, name: &str, signal: libc::c_int) -> io::Result<()> {
-        let pid = self.process(name)?.child.id();
+        let process = self.process(name)?;
+        // An exited child keeps its id until reaped; once reaped, the id may be another's.
+        if process.child.try_wait()?.is_some() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("`{name}` has exited")));
+        }
+        let pid = process.child.id();
         let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::other("process id out of range"))?;
         // SAFETY: sends a signal to a child this launch started and has not reaped.
         if unsafe { libc::kill(pid, signal) } == -1 {
@@ -267,14 +310,15 @@ impl Launch {
     }
 
     /// Kills the process if it still runs and starts it again with the same executable,
-    /// arguments and environment.
+    /// arguments and environment; its output is then the new process's.
     pub fn restart(&mut self, name: &str) -> io::Result<()> {
         let index = self.processes.iter().position(|process| process.name == name).ok_or_else(|| not_found(name))?;
-        let old = self.processes.remove(index);
-        let (exe, args, env) = (old.exe.clone(), old.args.clone(), old.env.clone());
-        drop(old);
-        let process = self.spawn(name.to_owned(), exe, args, env)?;
-        self.processes.insert(index, process);
+        let old = &mut self.processes[index];
+        let _ = old.child.kill();
+        let _ = old.child.wait();
+        let (run, exe, args, env) = (old.run + 1, old.exe.clone(), old.args.clone(), old.env.clone());
+        let process = self.spawn(name.to_owned(), run, exe, args, env)?;
+        self.processes[index] = process;
         Ok(())
     }
 
@@ -284,6 +328,11 @@ impl Launch {
         let process = self.process(name)?;
         loop {
             if let Some(status) = process.child.try_wait()? {
+                // Its last lines are still on their way through the readers.
+                let readers_deadline = Instant::now() + Duration::from_secs(1);
+                while process.readers.iter().any(|reader| !reader.is_finished()) && Instant::now() < readers_deadline {
+                    thread::sleep(Duration::from_millis(5));
+                }
                 return Ok(status);
             }
             if Instant::now() >= deadline {

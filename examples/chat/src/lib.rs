@@ -71,6 +71,9 @@ pub mod chat {
                 _ => ctx.local(message).fire(line),
             }
         }
+        // Without input (run as a service, stdin closed) a node keeps showing the others' lines
+        // until it is stopped.
+        std::future::pending::<()>().await;
         Ok(())
     }
 }

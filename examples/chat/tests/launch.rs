@@ -47,7 +47,7 @@ fn a_launch_types_stops_continues_and_restarts_processes_by_name() -> std::io::R
     // The registry restarts on a new port: the nodes, dialling its old address, give up and
     // exit; the test only shows that restart starts the same command again.
     launch.restart("registry")?;
-    launch.wait_for_count("registry", "listening", 2, WAIT)?;
+    launch.wait_for("registry", "listening", WAIT)?;
     Ok(())
 }
 
