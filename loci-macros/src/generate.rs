@@ -10,7 +10,10 @@ use sha2::{Digest, Sha256};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemMod};
 
-use crate::model::{Capture, Kind, Main, Model, Multiplicity, Placed, Spore};
+use crate::model::{Capture, Kind, Main, Model, Multiplicity, Placed};
+
+mod spores;
+use spores::{spore_arms, spore_impl};
 
 fn body_ident(name: &Ident) -> Ident {
     format_ident!("__loci_body_{}", name)
@@ -215,68 +218,9 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     }
 }
 
-/// The descriptor of a spore: its target peer, input, output and captures, each spanned at
-/// the user's code.
-fn spore_impl(spore: &Spore) -> TokenStream {
-    let name = &spore.func.sig.ident;
-    let marker = quote!(__loci_spore::#name);
-    let target = spore.peer.as_ref().map_or_else(|| quote!(::loci::Anywhere), |peer| quote!(#peer));
-    let (input, output, id) = (&spore.input, &spore.output, spore.id);
-    let input = quote_spanned!(input.span()=> #input);
-    let output = quote_spanned!(output.span()=> #output);
-    let captures = capture_impls(&marker, &spore.captures);
-    quote! {
-        impl ::loci::__private::SporeFn for #marker {
-            type Module = __LociModule;
-            type Target = #target;
-            type Input = #input;
-            type Output = #output;
-            const ID: u16 = #id;
-        }
-        #captures
-    }
-}
-
-/// The arms of a peer's spore dispatch: the spores written for it, and those for any peer.
-fn spore_arms(model: &Model, peer: &Ident) -> Vec<TokenStream> {
-    model
-        .spores
-        .iter()
-        .filter(|spore| spore.peer.as_ref().is_none_or(|p| p == peer))
-        .map(|spore| {
-            let name = &spore.func.sig.ident;
-            let marker = quote!(__loci_spore::#name);
-            let id = spore.id;
-            let codec = quote!(|error| ::loci::__private::SporeFailure::Codec(error.to_string()));
-            let (takes, names) = take_captures(&marker, &spore.captures, codec.clone());
-            let ctx = spore.context.as_ref().map(|context| {
-                if context.by_ref {
-                    quote!(__ctx,)
-                } else {
-                    quote!(::core::clone::Clone::clone(__ctx),)
-                }
-            });
-            quote! {
-                #id => {
-                    let mut __captured: &[u8] = __captures;
-                    #takes
-                    if !__captured.is_empty() {
-                        return ::core::result::Result::Err(::loci::__private::SporeFailure::Codec(
-                            "bytes left over after the captures".into(),
-                        ));
-                    }
-                    let __in = ::loci::__private::take_input::<#marker>(__input).map_err(#codec)?;
-                    let __out = #name(#ctx #(#names,)* __in);
-                    ::loci::__private::encode_output::<#marker>(&__out).map_err(#codec)
-                }
-            }
-        })
-        .collect()
-}
-
 /// `impl Capture<N> for Marker { type Type = T; }` for each capture: one impl per capture, so
 /// that a capture that cannot travel is reported once, at the capture.
-fn capture_impls(marker: &TokenStream, captures: &[Capture]) -> TokenStream {
+pub(super) fn capture_impls(marker: &TokenStream, captures: &[Capture]) -> TokenStream {
     let impls = captures.iter().enumerate().map(|(index, capture)| {
         let ty = &capture.ty;
         quote_spanned! {capture.ident.span()=>
@@ -290,7 +234,11 @@ fn capture_impls(marker: &TokenStream, captures: &[Capture]) -> TokenStream {
 
 /// Decodes the captures of a lifted block or spore from `__captured` (a byte slice) into
 /// `__c0, __c1, ..`, each as its `Capture<N>` type.
-fn take_captures(marker: &TokenStream, captures: &[Capture], failure: TokenStream) -> (TokenStream, Vec<Ident>) {
+pub(crate) fn take_captures(
+    marker: &TokenStream,
+    captures: &[Capture],
+    failure: TokenStream,
+) -> (TokenStream, Vec<Ident>) {
     let names: Vec<Ident> = (0..captures.len()).map(|index| format_ident!("__c{}", index)).collect();
     let takes = names.iter().enumerate().map(|(index, name)| {
         quote! {

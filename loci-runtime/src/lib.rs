@@ -50,7 +50,9 @@ mod local;
 mod outbound;
 mod placement;
 mod reactive;
+mod reconnect;
 mod remote;
+mod remotes;
 pub mod spec;
 mod spore;
 mod transport;
@@ -61,9 +63,7 @@ pub use cli::{run, run_configured, run_with, InstanceArgs};
 pub use connection::dropped_occurrences;
 pub use core::Reconnect;
 pub use error::{Error, RemoteError, Result};
-pub use here::{
-    Access, All, Answer, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Remotes, Selected,
-};
+pub use here::{Access, All, Answer, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Selected};
 pub use instance::{Builder, Instance, Running};
 pub use local::Local;
 pub use loci_macros::multitier;
@@ -73,6 +73,7 @@ pub use placement::{
 };
 pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::Remote;
+pub use remotes::Remotes;
 pub use spore::{Anywhere, RunsOn, Spore, SporeError};
 pub use transport::Security;
 
