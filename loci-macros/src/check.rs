@@ -137,6 +137,26 @@ fn names(errors: &Errors, model: &Model) {
             }
         }
     }
+    // A tie's name becomes a function of the module, like a placed item's.
+    let functions: Vec<(&Ident, &str)> = model
+        .items
+        .iter()
+        .filter(|item| item.is_written())
+        .map(|item| (item.ident(), "placed item"))
+        .chain(model.shared.iter().filter_map(|item| match item {
+            syn::Item::Fn(func) => Some((&func.sig.ident, "function")),
+            _ => None,
+        }))
+        .collect();
+    for tie in model.peers.iter().flat_map(|peer| &peer.ties) {
+        let Some(name) = &tie.name else { continue };
+        if let Some((_, what)) = functions.iter().find(|(ident, _)| *ident == name) {
+            errors.spanned(
+                name,
+                format!("the tie name `{name}` is also the name of a {what} of this module; a tie's name is how code chooses the tie (`.over({name})`), so give the tie or the {what} another name"),
+            );
+        }
+    }
     let written = model.items.iter().filter(|item| item.is_written());
     let declared = model.peers.iter().map(|p| (p.ident(), "peer")).chain(written.map(|i| (i.ident(), "placed item")));
     for (ident, what) in declared {
@@ -155,34 +175,101 @@ fn names(errors: &Errors, model: &Model) {
 
 fn ties(errors: &Errors, model: &Model) {
     for peer in &model.peers {
-        let mut tied: Vec<&Ident> = Vec::new();
+        let mut unnamed: Vec<&Ident> = Vec::new();
+        let mut named: Vec<&Ident> = Vec::new();
         for tie in &peer.ties {
             if !is_peer(model, &tie.peer) {
                 unknown_peer(errors, model, &tie.peer, &format!("in the ties of `{}`", peer.ident()));
                 continue;
             }
-            if tied.contains(&&tie.peer) {
-                errors.spanned(
-                    &tie.peer,
-                    format!(
-                        "`{}` is tied to `{}` twice; keep one tie with the multiplicity you mean",
-                        peer.ident(),
-                        tie.peer
-                    ),
-                );
-                continue;
+            let several = peer.ties.iter().filter(|t| t.peer == tie.peer).count() > 1;
+            match &tie.name {
+                Some(name) if named.contains(&name) => {
+                    errors.spanned(
+                        name,
+                        format!("`{}` has two ties called `{name}`; give each tie its own name", peer.ident()),
+                    );
+                    continue;
+                }
+                Some(name) => named.push(name),
+                None if several => {
+                    let hint = if &tie.peer == peer.ident() {
+                        format!("`prev: {0} = Single, next: {0} = Single`", tie.peer)
+                    } else {
+                        format!("`primary: {0} = Single, backup: {0} = Optional`", tie.peer)
+                    };
+                    if !unnamed.contains(&&tie.peer) {
+                        errors.spanned(
+                            &tie.peer,
+                            format!(
+                                "`{}` is tied to `{}` more than once; keep one tie, or give each a name so that code can say which one it means, e.g. {hint}",
+                                peer.ident(),
+                                tie.peer
+                            ),
+                        );
+                    }
+                    unnamed.push(&tie.peer);
+                    continue;
+                }
+                None => unnamed.push(&tie.peer),
             }
-            tied.push(&tie.peer);
             let Some(other) = model.peers.iter().find(|p| p.ident() == &tie.peer) else { continue };
             // A tie of the other peer that names an unknown peer is probably the missing one, misspelt.
             let misspelt = other.ties.iter().any(|t| !is_peer(model, &t.peer));
-            if !misspelt && !other.ties.iter().any(|t| &t.peer == peer.ident()) {
+            let backs: Vec<String> =
+                other.ties.iter().filter(|t| &t.peer == peer.ident()).map(|t| format!("`{}`", t.label())).collect();
+            if !misspelt && backs.is_empty() {
                 let hint = if tie.multiplicity == Multiplicity::Multiple { "Single" } else { "Multiple" };
                 errors.spanned(
                     &tie.written,
                     format!(
                         "`{}` ties to `{}`, but `{}` has no tie back to `{}`; a connection needs both ends: add `{} = {hint}` (or the multiplicity you mean) to the ties of `{}`",
                         peer.ident(), tie.peer, tie.peer, peer.ident(), peer.ident(), tie.peer
+                    ),
+                );
+            } else if !misspelt && tie.back.is_none() {
+                let label = tie.label();
+                errors.spanned(
+                    tie.name.as_ref().unwrap_or(&tie.peer),
+                    format!(
+                        "a connection on the tie `{label}` of `{}` needs a tie back at the `{}` end, but `{}` has {} ties to `{}` ({}); say which with `back({label} = {})` next to `ties(..)`",
+                        peer.ident(),
+                        tie.peer,
+                        tie.peer,
+                        backs.len(),
+                        peer.ident(),
+                        backs.join(", "),
+                        backs[0].trim_matches('`')
+                    ),
+                );
+            }
+        }
+        for (ours, theirs) in &peer.backs {
+            let Some(index) = peer.tie_called(ours) else {
+                let names: Vec<String> = peer.ties.iter().map(|t| format!("`{}`", t.label())).collect();
+                errors.spanned(
+                    ours,
+                    format!(
+                        "`back({ours} = {theirs})`: `{}` has no tie called `{ours}` (its ties: {})",
+                        peer.ident(),
+                        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    ),
+                );
+                continue;
+            };
+            let to = &peer.ties[index].peer;
+            let Some(other) = model.peers.iter().find(|p| p.ident() == to) else { continue };
+            let fits = other.tie_called(theirs).is_some_and(|back| &other.ties[back].peer == peer.ident());
+            if !fits {
+                let names: Vec<String> =
+                    other.ties.iter().filter(|t| &t.peer == peer.ident()).map(|t| format!("`{}`", t.label())).collect();
+                errors.spanned(
+                    theirs,
+                    format!(
+                        "`back({ours} = {theirs})`: `{to}` has no tie `{theirs}` to `{}`; its ties to `{}`: {}",
+                        peer.ident(),
+                        peer.ident(),
+                        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
                     ),
                 );
             }

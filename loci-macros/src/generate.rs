@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemMod};
 
-use crate::model::{Capture, Kind, Main, Model, Multiplicity, Placed};
+use crate::model::{Capture, Kind, Main, Model, Multiplicity, Placed, Tie};
 
 mod spores;
 use spores::{spore_arms, spore_impl};
@@ -53,12 +53,19 @@ pub fn module(model: &Model) -> TokenStream {
     let peer_impls = model.peers.iter().map(|peer| peer_impl(model, peer.ident()));
     let tie_impls = model.peers.iter().flat_map(|peer| {
         let from = peer.ident();
-        peer.ties.iter().map(move |tie| {
+        peer.ties.iter().enumerate().filter_map(move |(index, tie)| {
             let to = &tie.peer;
-            let multiplicity = multiplicity_path(tie.multiplicity);
-            quote!(impl ::loci::Tie<#to> for #from { type Multiplicity = #multiplicity; })
+            // Several ties to one peer kind make one `Tie` impl: together, any number of remotes.
+            let same: Vec<&Tie> = peer.ties.iter().filter(|t| &t.peer == to).collect();
+            if peer.ties.iter().position(|t| &t.peer == to) != Some(index) {
+                return None;
+            }
+            let multiplicity =
+                if same.len() > 1 { quote!(::loci::SeveralTies) } else { multiplicity_path(tie.multiplicity) };
+            Some(quote!(impl ::loci::Tie<#to> for #from { type Multiplicity = #multiplicity; }))
         })
     });
+    let (tie_markers, tie_handles, named_tie_impls) = named_ties(model);
     let spec = module_spec(model);
     let spore_bodies = model.spores.iter().map(|spore| {
         let func = &spore.func;
@@ -80,6 +87,13 @@ pub fn module(model: &Model) -> TokenStream {
             pub mod __loci_item {
                 #(#handle_types)*
             }
+            /// The types naming the named ties; the ties themselves are functions returning them.
+            #[doc(hidden)]
+            pub mod __loci_tie {
+                #(#tie_markers)*
+            }
+            #(#tie_handles)*
+            #(#named_tie_impls)*
             /// The types naming the module's spores.
             #[doc(hidden)]
             pub mod __loci_spore {
@@ -98,6 +112,63 @@ pub fn module(model: &Model) -> TokenStream {
             #(#peer_impls)*
         }
     }
+}
+
+/// The named ties: a unit struct per name in the hidden `__loci_tie` module, a function of the
+/// same name returning it (so `next` stays free for `let next = ..`, as for placed items), and a
+/// `NamedTie` impl per peer that declares a tie of that name.
+fn named_ties(model: &Model) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
+    let mut names: Vec<&Ident> = Vec::new();
+    let mut impls = Vec::new();
+    for peer in &model.peers {
+        let from = peer.ident();
+        for (index, tie) in peer.ties.iter().enumerate() {
+            let Some(name) = &tie.name else { continue };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            let (to, index, label) = (&tie.peer, index as u16, name.to_string());
+            let multiplicity = multiplicity_path(tie.multiplicity);
+            impls.push(quote! {
+                impl ::loci::NamedTie<#from> for __loci_tie::#name {
+                    type To = #to;
+                    type Multiplicity = #multiplicity;
+                    const INDEX: u16 = #index;
+                    const NAME: &'static str = #label;
+                }
+            });
+        }
+    }
+    let markers = names.iter().map(|name| {
+        quote! {
+            #[allow(non_camel_case_types)]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub struct #name;
+        }
+    });
+    let handles = names.iter().map(|name| {
+        let declared: Vec<String> = model
+            .peers
+            .iter()
+            .flat_map(|peer| {
+                peer.ties.iter().filter(|tie| tie.name.as_ref() == Some(*name)).map(move |tie| {
+                    format!("`{}` to `{}` ({})", peer.ident(), tie.peer, tie.multiplicity.name())
+                })
+            })
+            .collect();
+        let doc = format!(
+            "The tie `{name}` from {}: choose it with `ctx.remote(item).over({name})` or `ctx.tie({name})`.",
+            declared.join(", from ")
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            pub fn #name() -> __loci_tie::#name {
+                __loci_tie::#name
+            }
+        }
+    });
+    (markers.collect(), handles.collect(), impls)
 }
 
 /// The type that names a placed item: a unit struct in the hidden `__loci_item` module.
@@ -582,7 +653,8 @@ fn fingerprint(model: &Model) -> [u8; 16] {
     for peer in &model.peers {
         canonical += &format!("peer {}", peer.ident());
         for tie in &peer.ties {
-            canonical += &format!(" {}={}", tie.peer, tie.multiplicity.name());
+            let name = tie.name.as_ref().map_or_else(String::new, |name| format!("{name}:"));
+            canonical += &format!(" {name}{}={}<{}", tie.peer, tie.multiplicity.name(), tie.back.unwrap_or(0));
         }
         canonical.push('\n');
     }
@@ -644,7 +716,20 @@ fn module_spec(model: &Model) -> TokenStream {
         let ties = peer.ties.iter().map(|tie| {
             let index = peer_index(model, &tie.peer);
             let multiplicity = Ident::new(tie.multiplicity.name(), Span::call_site());
-            quote!(::loci::__private::TieSpec { peer: #index, multiplicity: ::loci::__private::Multiplicity::#multiplicity })
+            let name = match &tie.name {
+                Some(name) => {
+                    let name = name.to_string();
+                    quote!(::core::option::Option::Some(#name))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            let back = tie.back.unwrap_or(0) as u16;
+            quote!(::loci::__private::TieSpec {
+                peer: #index,
+                multiplicity: ::loci::__private::Multiplicity::#multiplicity,
+                name: #name,
+                back: #back,
+            })
         });
         quote!(::loci::__private::PeerSpec { name: #name, ties: &[#(#ties),*] })
     });

@@ -69,11 +69,21 @@ pub struct Spore {
 pub struct Peer {
     pub decl: syn::ItemStruct,
     pub ties: Vec<Tie>,
+    /// `back(next = prev)` as written.
+    pub backs: Vec<(Ident, Ident)>,
 }
 
 impl Peer {
     pub fn ident(&self) -> &Ident {
         &self.decl.ident
+    }
+
+    /// The index of the tie `name` stands for in `back(..)`: a named tie by its name, a tie
+    /// without one by its peer's name.
+    pub fn tie_called(&self, name: &Ident) -> Option<usize> {
+        self.ties.iter().position(|tie| tie.name.as_ref() == Some(name)).or_else(|| {
+            self.ties.iter().position(|tie| tie.name.is_none() && &tie.peer == name)
+        })
     }
 }
 
@@ -95,10 +105,22 @@ impl Multiplicity {
 }
 
 pub struct Tie {
+    /// `next` in `next: Node = Single`.
+    pub name: Option<Ident>,
     pub peer: Ident,
     pub multiplicity: Multiplicity,
     /// The multiplicity as written, for spans.
     pub written: Ident,
+    /// The tie back: the index of the tie, among the tied peer's ties, that a connection on
+    /// this one is on at the other end; `None` when it cannot be told (reported by `check`).
+    pub back: Option<usize>,
+}
+
+impl Tie {
+    /// How the tie is named in messages: `next` or `Registry`.
+    pub fn label(&self) -> String {
+        self.name.as_ref().unwrap_or(&self.peer).to_string()
+    }
 }
 
 /// The `ctx: &Here<P>` parameter of a placed function.
@@ -183,7 +205,8 @@ pub struct Main {
 }
 
 pub fn build(errors: &Errors, ast: parse::Module) -> Model {
-    let peers = ast.peers.into_iter().map(peer).collect();
+    let mut peers: Vec<Peer> = ast.peers.into_iter().map(peer).collect();
+    resolve_backs(&mut peers);
     let mut items = Vec::new();
     let mut mains = Vec::new();
     for decl in ast.placed {
@@ -217,10 +240,46 @@ fn peer(decl: PeerDecl) -> Peer {
                 "Optional" => Multiplicity::Optional,
                 _ => Multiplicity::Multiple,
             };
-            Tie { peer: tie.peer, multiplicity, written: tie.multiplicity }
+            Tie { name: tie.name, peer: tie.peer, multiplicity, written: tie.multiplicity, back: None }
         })
         .collect();
-    Peer { decl: decl.item, ties }
+    Peer { decl: decl.item, ties, backs: decl.backs }
+}
+
+/// Finds each tie's tie back. For tie `t` from `A` to `B`: the tie `A` names in `back(t = u)`;
+/// else the tie `u` of `B` that `B` pairs with `t` in `back(u = t)`; else `B`'s only tie to
+/// `A`. Pairs go both ways, so `back(next = prev)` on a ring's `Node` also makes `next` the
+/// tie back of `prev`.
+fn resolve_backs(peers: &mut [Peer]) {
+    let mut found = Vec::new();
+    for (from, peer) in peers.iter().enumerate() {
+        for (index, tie) in peer.ties.iter().enumerate() {
+            let Some(other) = peers.iter().find(|p| p.ident() == &tie.peer) else { continue };
+            let label = tie.name.as_ref().unwrap_or(&tie.peer);
+            let towards_us = |candidate: usize| other.ties.get(candidate).is_some_and(|t| &t.peer == peer.ident());
+            let declared_here = peer
+                .backs
+                .iter()
+                .find(|(ours, _)| ours == label)
+                .and_then(|(_, theirs)| other.tie_called(theirs))
+                .filter(|back| towards_us(*back));
+            let declared_there = other
+                .backs
+                .iter()
+                .filter(|(_, ours)| ours == label)
+                .filter_map(|(theirs, _)| other.tie_called(theirs))
+                .find(|back| towards_us(*back));
+            let only: Vec<usize> = (0..other.ties.len()).filter(|candidate| towards_us(*candidate)).collect();
+            let back = declared_here.or(declared_there).or(match only.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            });
+            found.push((from, index, back));
+        }
+    }
+    for (from, index, back) in found {
+        peers[from].ties[index].back = back;
+    }
 }
 
 /// The peer `P` of a `Wrapper<P>` or `&Wrapper<P>` type, and whether it is a reference.

@@ -1,6 +1,7 @@
 //! Phase 1: read the module's items and the `#[peer]` / `#[on]` attributes.
 
 use syn::spanned::Spanned;
+use syn::parse::Parse;
 use syn::{Attribute, Ident, Item, ItemFn, ItemMod, ItemStruct};
 
 use crate::Errors;
@@ -18,11 +19,42 @@ pub struct PeerDecl {
     /// The struct with `#[peer]` removed.
     pub item: ItemStruct,
     pub ties: Vec<TieDecl>,
+    /// `back(next = prev)`: a connection on this peer's tie `next` is on the tied peer's tie
+    /// `prev` at the other end.
+    pub backs: Vec<(Ident, Ident)>,
 }
 
+/// `Registry = Single`, or with a name, `next: Node = Single`.
 pub struct TieDecl {
+    pub name: Option<Ident>,
     pub peer: Ident,
     pub multiplicity: Ident,
+}
+
+impl syn::parse::Parse for TieDecl {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let first: Ident = input.parse()?;
+        let (name, peer) = if input.peek(syn::Token![:]) && !input.peek(syn::Token![::]) {
+            input.parse::<syn::Token![:]>()?;
+            (Some(first), input.parse::<Ident>()?)
+        } else {
+            (None, first)
+        };
+        if !input.peek(syn::Token![=]) {
+            return Err(input.error(format!(
+                "a tie names a peer and its multiplicity: `{peer} = Single` (or `Optional`, `Multiple`), with an optional name in front: `next: {peer} = Single`"
+            )));
+        }
+        input.parse::<syn::Token![=]>()?;
+        let multiplicity: Ident = input.parse()?;
+        if !MULTIPLICITIES.iter().any(|m| multiplicity == m) {
+            return Err(syn::Error::new(
+                multiplicity.span(),
+                format!("`{multiplicity}` is not a multiplicity; write `{peer} = Single`, `{peer} = Optional` or `{peer} = Multiple`"),
+            ));
+        }
+        Ok(TieDecl { name, peer, multiplicity })
+    }
 }
 
 pub struct PlacedDecl {
@@ -120,6 +152,7 @@ fn peer(errors: &Errors, item: &ItemStruct) -> Option<PeerDecl> {
     let mut item = item.clone();
     let attrs = std::mem::take(&mut item.attrs);
     let mut ties = Vec::new();
+    let mut backs = Vec::new();
     let mut ok = true;
     for attr in attrs {
         if !attr.path().is_ident("peer") {
@@ -129,23 +162,26 @@ fn peer(errors: &Errors, item: &ItemStruct) -> Option<PeerDecl> {
         if matches!(attr.meta, syn::Meta::Path(_)) {
             continue;
         }
+        let mut backs_here = Vec::new();
         let parsed = attr.parse_nested_meta(|meta| {
-            if !meta.path.is_ident("ties") {
-                return Err(meta.error("unknown `#[peer]` option; write `#[peer(ties(Other = Single))]`"));
+            if meta.path.is_ident("back") {
+                return meta.parse_nested_meta(|back| {
+                    let tie = back.path.get_ident().cloned().ok_or_else(|| back.error("`back` pairs two tie names: `back(next = prev)`"))?;
+                    let other: Ident = back.value()?.parse()?;
+                    backs_here.push((tie, other));
+                    Ok(())
+                });
             }
-            meta.parse_nested_meta(|tie| {
-                let peer = tie.path.get_ident().cloned().ok_or_else(|| tie.error("a tie names one peer: `Registry = Single`"))?;
-                let multiplicity: Ident = tie.value()?.parse()?;
-                if !MULTIPLICITIES.iter().any(|m| multiplicity == m) {
-                    return Err(syn::Error::new(
-                        multiplicity.span(),
-                        format!("`{multiplicity}` is not a multiplicity; write `{peer} = Single`, `{peer} = Optional` or `{peer} = Multiple`"),
-                    ));
-                }
-                ties.push(TieDecl { peer, multiplicity });
-                Ok(())
-            })
+            if !meta.path.is_ident("ties") {
+                return Err(meta.error("unknown `#[peer]` option; write `#[peer(ties(Other = Single))]`, and for named ties `back(next = prev)`"));
+            }
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let declared = content.parse_terminated(TieDecl::parse, syn::Token![,])?;
+            ties.extend(declared);
+            Ok(())
         });
+        backs.extend(backs_here);
         if let Err(error) = parsed {
             errors.push(error);
             ok = false;
@@ -155,7 +191,7 @@ fn peer(errors: &Errors, item: &ItemStruct) -> Option<PeerDecl> {
         errors.spanned(&item.ident, format!("a peer is a plain unit struct: `pub struct {};`", item.ident));
         ok = false;
     }
-    ok.then_some(PeerDecl { item, ties })
+    ok.then_some(PeerDecl { item, ties, backs })
 }
 
 fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {

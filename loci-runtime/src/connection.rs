@@ -17,6 +17,7 @@ use crate::here::Here;
 use crate::outbound::{Outbound, Push, SEND_BUFFER_LIMIT};
 use crate::placement::{EventSink, Peer};
 use crate::remote::RemoteInfo;
+use crate::wire::handshake::Admitted;
 use crate::wire::{self, decode_frame, encode_frame, Failure, Header, Hello, Refusal, ReplyStatus};
 
 /// QUIC application close codes. 0 is also what quinn sends for a connection that is simply
@@ -176,19 +177,20 @@ fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Ref
     reason
 }
 
-/// This instance's hello.
-fn own_hello(core: &crate::core::Core) -> Hello {
-    Hello::new(core.spec, core.local, core.instance, &core.name).listening(core.listen.get().copied())
+/// This instance's hello for a connection on its tie `tie`.
+fn own_hello(core: &crate::core::Core, tie: u16) -> Hello {
+    Hello::new(core.spec, core.local, core.instance, &core.name).listening(core.listen.get().copied()).on_tie(tie)
 }
 
-/// Connects to `addr`, expecting peer `expected`, and starts driving the connection; returns
-/// the remote.
-pub(crate) async fn dial<P: Peer>(
-    here: &Here<P>,
-    expected: u16,
-    addr: SocketAddr,
-) -> Result<Arc<RemoteInfo>, DialError> {
+/// Connects to `addr` on the local tie `tie`, expecting the peer it ties to, and starts
+/// driving the connection; returns the remote.
+pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) -> Result<Arc<RemoteInfo>, DialError> {
     let core = &here.core;
+    let expected = core
+        .spec
+        .tie(core.local, tie)
+        .map(|tie| tie.peer)
+        .ok_or_else(|| DialError::Failed { reason: format!("no tie {tie}"), retry: false })?;
     let endpoint = core
         .endpoint
         .get()
@@ -203,7 +205,7 @@ pub(crate) async fn dial<P: Peer>(
     let (mut send, recv) =
         quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
     let mut frames = frame_reader(recv, core.max_frame);
-    write_hello(&mut send, own_hello(core)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
+    write_hello(&mut send, own_hello(core, tie)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
     let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, end)| match end {
         HelloEnd::Refused => DialError::Refused(reason),
         HelloEnd::Duplicate(instance) => DialError::AlreadyConnected(instance),
@@ -212,9 +214,8 @@ pub(crate) async fn dial<P: Peer>(
             DialError::Failed { reason, retry: false }
         }
     })?;
-    let (peer, multiplicity) = wire::handshake::admit(core.spec, core.local, &hello)
-        .map_err(|refusal| DialError::Refused(refuse(&quic, core.local_name(), addr, &refusal)))?;
-    if peer != expected {
+    let admitted = wire::handshake::admit(core.spec, core.local, &hello, Some(tie));
+    if admitted.is_err() && hello.peer != core.spec.peer_name(expected) {
         let reason = format!(
             "expected a {} at {addr} but found a {}; check the `--connect` flag",
             core.spec.peer_name(expected),
@@ -223,6 +224,7 @@ pub(crate) async fn dial<P: Peer>(
         quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
         return Err(DialError::Refused(reason));
     }
+    let admitted = admitted.map_err(|refusal| DialError::Refused(refuse(&quic, core.local_name(), addr, &refusal)))?;
     let remote_instance = hello.instance;
     // This instance dialled the connection it has: keep that one.
     if core.connection_to_instance(remote_instance).is_some_and(|existing| existing.info.dialled) {
@@ -230,7 +232,7 @@ pub(crate) async fn dial<P: Peer>(
         quic.close(CLOSE_DUPLICATE.into(), refusal.to_string().as_bytes());
         return Err(DialError::AlreadyConnected(remote_instance));
     }
-    let dialled = Handshake { hello, peer, multiplicity, dialled: true };
+    let dialled = Handshake { hello, admitted, dialled: true };
     start::<P>(here, quic, dialled, frames, send, None).map_err(|(reason, refusal)| match refusal {
         Some(Refusal::AlreadyConnected { .. }) => DialError::AlreadyConnected(remote_instance),
         _ => DialError::Refused(reason),
@@ -240,8 +242,7 @@ pub(crate) async fn dial<P: Peer>(
 /// What a handshake settled about a connection.
 struct Handshake {
     hello: Hello,
-    peer: u16,
-    multiplicity: crate::spec::Multiplicity,
+    admitted: Admitted,
     /// Whether this instance dialled it.
     dialled: bool,
 }
@@ -278,7 +279,7 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let (peer, multiplicity) = match wire::handshake::admit(core.spec, core.local, &hello) {
+    let admitted = match wire::handshake::admit(core.spec, core.local, &hello, None) {
         Ok(admitted) => admitted,
         Err(refusal) => {
             refuse(&quic, local, addr, &refusal);
@@ -287,8 +288,8 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
     };
     // The answering hello goes out only once the connection is registered, so a refusal for
     // tie capacity reaches the dialler as a refusal, not as a connection that dies at once.
-    let answer = own_hello(core);
-    let accepted = Handshake { hello, peer, multiplicity, dialled: false };
+    let answer = own_hello(core, admitted.tie);
+    let accepted = Handshake { hello, admitted, dialled: false };
     if let Err((reason, _)) = start::<P>(&here, quic, accepted, frames, send, Some(answer)) {
         tracing::debug!(%addr, "{reason}");
     }
@@ -305,7 +306,8 @@ fn start<P: Peer>(
     answer: Option<Hello>,
 ) -> Result<Arc<RemoteInfo>, (String, Option<Refusal>)> {
     let core = &here.core;
-    let Handshake { hello, peer, multiplicity, dialled } = handshake;
+    let Handshake { hello, admitted, dialled } = handshake;
+    let Admitted { peer, tie, multiplicity } = admitted;
     let addr = quic.remote_address();
     // A remote listening on every interface is reached at the address it was seen from.
     let listen =
@@ -327,6 +329,8 @@ fn start<P: Peer>(
         instance: hello.instance,
         listen,
         dialled,
+        tie,
+        tie_name: core.spec.tie(core.local, tie).and_then(|tie| tie.name),
     });
     let out = Arc::new(Outbound::new(SEND_BUFFER_LIMIT));
     if let Some(answer) = answer {
@@ -335,11 +339,12 @@ fn start<P: Peer>(
     }
     let connection = Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out));
     match core.register(Arc::clone(&connection)) {
-        Ok(None) => {}
-        Ok(Some(replaced)) => {
-            let refusal = Refusal::AlreadyConnected { remote: replaced.info.to_string(), instance: core.instance };
-            replaced.quic.close(CLOSE_DUPLICATE.into(), refusal.to_string().as_bytes());
-            core.retire(&replaced);
+        Ok(replaced) => {
+            for old in replaced {
+                let refusal = Refusal::AlreadyConnected { remote: old.info.to_string(), instance: core.instance };
+                old.quic.close(CLOSE_DUPLICATE.into(), refusal.to_string().as_bytes());
+                core.retire(&old, &connection);
+            }
         }
         Err(refusal) => return Err((refuse(&quic, core.local_name(), connection.info.addr, &refusal), Some(refusal))),
     }

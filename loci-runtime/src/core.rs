@@ -342,12 +342,20 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-/// A standing wish to receive `item` from every remote of peer kind `peer`, now and later.
+/// A standing wish to receive `item` from every remote of peer kind `peer` (on local tie
+/// `tie`, if given), now and later.
 struct Interest {
     id: u64,
     peer: u16,
+    tie: Option<u16>,
     item: ItemId,
     route: EventRoute,
+}
+
+impl Interest {
+    fn covers(&self, connection: &Connection) -> bool {
+        self.peer == connection.info.peer && self.tie.is_none_or(|tie| tie == connection.info.tie)
+    }
 }
 
 /// Join and leave notifications of one peer kind.
@@ -448,18 +456,23 @@ impl Core {
     }
 
     /// Registers an admitted connection, enforcing one connection per instance pair and the
-    /// capacity of `Single` / `Optional` ties atomically. Call [`Core::announce`] afterwards.
+    /// capacity of `Single` / `Optional` ties atomically. Call [`Core::announce`] afterwards,
+    /// and [`Core::retire`] each connection returned: they gave way to this one.
     ///
     /// A second connection to an instance already connected is refused, and the first stays,
     /// except when each side dialled one (a mutual dial): then [`keeps_mutual_dial`] decides,
-    /// alike on both sides, and the replaced connection is returned, for the caller to close
-    /// and [`retire`](Core::retire).
-    pub fn register(&self, connection: Arc<Connection>) -> Result<Option<Arc<Connection>>, Refusal> {
+    /// alike on both sides, and the replaced connection is returned.
+    ///
+    /// A `Single` / `Optional` tie that is taken is refused too, unless the remote on it is a
+    /// process that has gone: its connection is closed already, or a new instance arrives from
+    /// the very address it was seen at (only one process can own a UDP address, so the old one
+    /// was restarted, and its connection would otherwise block the tie until it times out).
+    pub fn register(&self, connection: Arc<Connection>) -> Result<Vec<Arc<Connection>>, Refusal> {
         if connection.instance == self.instance {
             return Err(Refusal::Itself);
         }
         let mut connections = lock(&self.connections);
-        let mut superseded = None;
+        let mut superseded = Vec::new();
         let same_instance =
             connections.values().find(|c| c.instance == connection.instance && c.info.peer == connection.info.peer);
         if let Some(existing) = same_instance {
@@ -471,23 +484,33 @@ impl Core {
             if !keep_new {
                 return Err(Refusal::AlreadyConnected { remote: existing.info.to_string(), instance: self.instance });
             }
-            superseded = Some(Arc::clone(existing));
+            superseded.push(Arc::clone(existing));
         }
-        let superseded_id = superseded.as_ref().map(|old| old.info.id);
         if connection.multiplicity != Multiplicity::Multiple {
-            let occupied =
-                connections.values().find(|c| c.info.peer == connection.info.peer && Some(c.info.id) != superseded_id);
+            let occupied = connections.values().find(|c| {
+                c.info.peer == connection.info.peer
+                    && c.info.tie == connection.info.tie
+                    && !superseded.iter().any(|old| old.info.id == c.info.id)
+            });
             if let Some(existing) = occupied {
-                return Err(Refusal::TieOccupied {
-                    local: self.local_name().to_owned(),
-                    remote: connection.info.peer_name.to_owned(),
-                    multiplicity: connection.multiplicity,
-                    existing: existing.info.to_string(),
-                });
+                let gone = existing.quic.close_reason().is_some()
+                    || existing.info.addr == connection.info.addr && existing.instance != connection.instance;
+                if !gone {
+                    return Err(Refusal::TieOccupied {
+                        local: self.local_name().to_owned(),
+                        remote: match connection.info.tie_name {
+                            Some(tie) => format!("{tie}: {}", connection.info.peer_name),
+                            None => connection.info.peer_name.to_owned(),
+                        },
+                        multiplicity: connection.multiplicity,
+                        existing: existing.info.to_string(),
+                    });
+                }
+                superseded.push(Arc::clone(existing));
             }
         }
-        if let Some(id) = superseded_id {
-            connections.remove(&id);
+        for old in &superseded {
+            connections.remove(&old.info.id);
         }
         connections.insert(connection.info.id, Arc::clone(&connection));
         Ok(superseded)
@@ -497,7 +520,7 @@ impl Core {
     /// out, and it joins.
     pub fn announce(&self, connection: &Connection) {
         let interests = lock(&self.interests);
-        for interest in interests.iter().filter(|i| i.peer == connection.info.peer) {
+        for interest in interests.iter().filter(|interest| interest.covers(connection)) {
             connection.add_route(
                 interest.id,
                 interest.item,
@@ -511,13 +534,17 @@ impl Core {
         topology.joined.fire(Arc::clone(&connection.info));
     }
 
-    /// Retires a connection replaced by another one to the same instance (a mutual dial): its
-    /// pending accesses fail, it leaves, but the instance is still connected, so no tie is lost.
-    pub fn retire(&self, connection: &Connection) {
+    /// Retires a connection that gave way to `by` (a mutual dial, or a restarted remote): its
+    /// pending accesses fail and it leaves. The tie is not lost: `by` is on it now.
+    pub fn retire(&self, connection: &Connection, by: &Connection) {
         connection.fail_pending();
         let served: Vec<Observation> = lock(&connection.served).drain().map(|(_, o)| o).collect();
         served.into_iter().for_each(Observation::cancel);
-        tracing::debug!(remote = %connection.info, "replaced by the connection the remote dialled");
+        if connection.instance == by.instance {
+            tracing::debug!(remote = %connection.info, "replaced by the connection the remote dialled");
+        } else {
+            tracing::info!(remote = %connection.info, "remote left: a new instance ({}) took its address", by.info);
+        }
         let topology = &self.topology[usize::from(connection.info.peer)];
         topology.changed.notify_waiters();
         topology.left.fire(Arc::clone(&connection.info));
@@ -566,7 +593,7 @@ impl Core {
                         give_up.map_or_else(String::new, |limit| format!(" (at most {} ms)", limit.as_millis()))
                     );
                     if let Some(core) = self.this.upgrade() {
-                        self.runtime.spawn(await_single(core, connection.info.peer, give_up, lost));
+                        self.runtime.spawn(await_single(core, connection.info.peer, connection.info.tie, give_up, lost));
                     }
                 }
             }
@@ -594,28 +621,33 @@ impl Core {
         lock(&self.connections).values().find(|c| c.instance == instance).cloned()
     }
 
-    pub fn connections_of(&self, peer: u16) -> Vec<Arc<Connection>> {
-        lock(&self.connections).values().filter(|c| c.info.peer == peer).cloned().collect()
+    /// The connections to remotes of kind `peer`, on local tie `tie` if given.
+    pub fn connections_on(&self, peer: u16, tie: Option<u16>) -> Vec<Arc<Connection>> {
+        lock(&self.connections)
+            .values()
+            .filter(|c| c.info.peer == peer && tie.is_none_or(|tie| tie == c.info.tie))
+            .cloned()
+            .collect()
     }
 
     pub fn all_connections(&self) -> Vec<Arc<Connection>> {
         lock(&self.connections).values().cloned().collect()
     }
 
-    /// Routes `item` from every current and future remote of kind `peer` into `route`; returns
-    /// the route's id.
-    pub fn add_interest(&self, peer: u16, item: ItemId, route: EventRoute) -> u64 {
+    /// Routes `item` from every current and future remote of kind `peer` (on local tie `tie`,
+    /// if given) into `route`; returns the route's id.
+    pub fn add_interest(&self, peer: u16, tie: Option<u16>, item: ItemId, route: EventRoute) -> u64 {
         let id = self.next_route_id();
-        self.add_interest_with_id(id, peer, item, route);
+        self.add_interest_with_id(id, peer, tie, item, route);
         id
     }
 
     /// [`Core::add_interest`] with an id taken from [`Core::next_route_id`] beforehand (for a
     /// route that needs to know its own id).
-    pub fn add_interest_with_id(&self, id: u64, peer: u16, item: ItemId, route: EventRoute) {
+    pub fn add_interest_with_id(&self, id: u64, peer: u16, tie: Option<u16>, item: ItemId, route: EventRoute) {
         let mut interests = lock(&self.interests);
-        interests.push(Interest { id, peer, item, route: Arc::clone(&route) });
-        for connection in self.connections_of(peer) {
+        interests.push(Interest { id, peer, tie, item, route: Arc::clone(&route) });
+        for connection in self.connections_on(peer, tie) {
             connection.add_route(id, item, Arc::clone(&route), self.is_signal(item));
         }
     }
@@ -631,7 +663,7 @@ impl Core {
         let Some(index) = interests.iter().position(|interest| interest.id == id) else { return };
         let interest = interests.remove(index);
         drop(interests);
-        for connection in self.connections_of(interest.peer) {
+        for connection in self.connections_on(interest.peer, interest.tie) {
             connection.remove_route(id, interest.item);
         }
     }

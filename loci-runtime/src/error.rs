@@ -54,13 +54,13 @@ pub enum Error {
     },
 
     /// A `Single` tie had no remote when the instance had to start its placed code.
-    #[error("{local} needs its {peer} (Single tie) but none connected within {waited_ms} ms; start it with `--connect {peer_flag}=HOST:PORT` or let a {peer} connect to `--listen`")]
+    #[error("{local} needs its {peer} (Single tie `{peer_flag}`) but none connected within {waited_ms} ms; start it with `--connect {peer_flag}=HOST:PORT` or let a {peer} connect to `--listen`")]
     MissingSingle {
         /// The local peer kind.
         local: &'static str,
         /// The peer kind that never connected.
         peer: &'static str,
-        /// The peer name as the `--connect` flag spells it.
+        /// The tie's name, as the `--connect` flag spells it.
         peer_flag: String,
         /// How long the instance waited.
         waited_ms: u128,

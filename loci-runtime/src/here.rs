@@ -11,8 +11,8 @@ use futures_util::future::join_all;
 use crate::core::{Core, EventRoute};
 use crate::error::RemoteError;
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, CallLocal, EventKind, FunctionKind, LocalAccess, Peer, PlacedEvent, PlacedFunction,
-    PlacedSignal, Reach, SignalKind, Tie, TieMultiplicity, Transmit,
+    Aggregate, AsLocal, BoxFuture, CallLocal, EventKind, FunctionKind, LocalAccess, NamedTie, Peer, Placed, PlacedEvent,
+    PlacedFunction, PlacedSignal, Reach, SignalKind, Tie, TieMultiplicity, Transmit,
 };
 use crate::reactive::{Event, Signal, Var};
 use crate::remote::{Remote, RemoteInfo};
@@ -110,7 +110,7 @@ impl<P: Peer> Here<P> {
     where
         V: Reach<P>,
     {
-        Access { here: self, item: item(), timeout: self.core.call_timeout, _marker: PhantomData }
+        Access { here: self, item: item(), timeout: self.core.call_timeout, tie: None, wait: false, _marker: PhantomData }
     }
 
     /// The connected remotes of peer `Q` and their comings and goings.
@@ -121,8 +121,15 @@ impl<P: Peer> Here<P> {
         Remotes::new(self)
     }
 
-    pub(crate) fn connected<Q: Peer>(&self) -> Vec<Remote<Q>> {
-        self.core.connections_of(Q::INDEX).into_iter().map(|c| Remote::new(Arc::clone(&c.info))).collect()
+    /// The remotes of one named tie and their comings and goings, e.g. `ctx.tie(next)`.
+    pub fn tie<T: NamedTie<P>>(&self, tie: impl FnOnce() -> T) -> Remotes<'_, P, T::To> {
+        let _ = tie;
+        Remotes::on_tie(self, T::INDEX)
+    }
+
+    /// The connected remotes of `Q`, on local tie `tie` if given.
+    pub(crate) fn connected<Q: Peer>(&self, tie: Option<u16>) -> Vec<Remote<Q>> {
+        self.core.connections_on(Q::INDEX, tie).into_iter().map(|c| Remote::new(Arc::clone(&c.info))).collect()
     }
 }
 
@@ -137,7 +144,71 @@ pub struct Access<'a, P, V, K, M> {
     here: &'a Here<P>,
     item: V,
     timeout: Option<Duration>,
+    /// Only remotes on this local tie (chosen with `.over(tie)`); `None`: on any tie.
+    tie: Option<u16>,
+    /// Wait for a remote to connect instead of failing with `NotConnected`.
+    wait: bool,
     _marker: PhantomData<fn() -> (K, M)>,
+}
+
+impl<'a, P: Peer, V: Placed, K, M> Access<'a, P, V, K, M> {
+    /// Reaches the item over one named tie only, e.g. `ctx.remote(take).over(next)`: the
+    /// access then has that tie's multiplicity, so `.as_local()` reads the one remote of a
+    /// `Single` tie even where `P` has other ties to the same peer kind.
+    pub fn over<T>(self, tie: impl FnOnce() -> T) -> Access<'a, P, V, K, T::Multiplicity>
+    where
+        T: NamedTie<P, To = V::Peer>,
+    {
+        let _ = tie;
+        Access {
+            here: self.here,
+            item: self.item,
+            timeout: self.timeout,
+            tie: Some(T::INDEX),
+            wait: self.wait,
+            _marker: PhantomData,
+        }
+    }
+
+    /// When no remote is connected on the tie (a `Single` remote that is being reconnected, an
+    /// `Optional` one not there yet), `.as_local()`, `.call(..)` and `.tell(..)` wait for one
+    /// to connect, within the access's timeout, instead of failing at once with
+    /// [`RemoteError::NotConnected`]. The timeout covers the wait and the access together.
+    pub fn when_connected(mut self) -> Self {
+        self.wait = true;
+        self
+    }
+
+    /// The connection to the one remote of the tie, and what is left of the timeout. With
+    /// `when_connected`, waits for a remote to join while time is left.
+    async fn the_connection(&self) -> (Option<Arc<crate::core::Connection>>, Option<Duration>) {
+        let core = &self.here.core;
+        let peer = <V::Peer as Peer>::INDEX;
+        let started = tokio::time::Instant::now();
+        let changed = &core.topology[usize::from(peer)].changed;
+        loop {
+            // Register for the next change before looking, so none slips in between.
+            let next_change = changed.notified();
+            tokio::pin!(next_change);
+            next_change.as_mut().enable();
+            let left = self.timeout.map(|limit| limit.saturating_sub(started.elapsed()));
+            if let Some(connection) = core.connections_on(peer, self.tie).into_iter().next() {
+                return (Some(connection), left);
+            }
+            let closed = core.closed.load(std::sync::atomic::Ordering::Acquire);
+            if !self.wait || closed || left.is_some_and(|left| left.is_zero()) {
+                return (None, left);
+            }
+            match left {
+                Some(left) => {
+                    if tokio::time::timeout(left, next_change).await.is_err() {
+                        return (None, Some(Duration::ZERO));
+                    }
+                }
+                None => next_change.await,
+            }
+        }
+    }
 }
 
 impl<P, V, K, M> Access<'_, P, V, K, M> {
@@ -189,7 +260,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
             target.fire(decode_into(payload)?);
             Ok(())
         });
-        self.here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, route);
+        self.here.core.add_interest(<V::Peer as Peer>::INDEX, self.tie, V::ID, route);
         local
     }
 
@@ -204,7 +275,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
             target.fire((Remote::new(Arc::clone(info)), decode_into(payload)?));
             Ok(())
         });
-        self.here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, route);
+        self.here.core.add_interest(<V::Peer as Peer>::INDEX, self.tie, V::ID, route);
         merged
     }
 
@@ -213,7 +284,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     where
         M: Aggregate<P, V::Peer>,
     {
-        let remotes = self.here.connected::<V::Peer>();
+        let remotes = self.here.connected::<V::Peer>(self.tie);
         remotes.into_iter().map(|remote| (remote.clone(), Self::subscribe(self.here, &remote))).collect()
     }
 
@@ -247,7 +318,7 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
         M: AsLocal<P, V::Peer>,
     {
         Box::pin(async move {
-            let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
+            let (connection, left) = self.the_connection().await;
             let signal = match connection {
                 Some(connection) => {
                     let remote = connection.info.to_string();
@@ -255,11 +326,11 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
                     // Followed through a standing interest: after a reconnection the new
                     // connection feeds the same local signal.
                     let following = async {
-                        follow_remote_signal::<V>(self.here)
+                        follow_remote_signal::<V>(self.here, self.tie)
                             .await
                             .ok_or_else(|| RemoteError::Disconnected { remote: remote.clone(), item: V::NAME })
                     };
-                    Some(within(self.timeout, || remote.clone(), V::NAME, following).await?)
+                    Some(within(left, || remote.clone(), V::NAME, following).await?)
                 }
                 None => None,
             };
@@ -295,7 +366,7 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
             });
             Ok(())
         });
-        self.here.core.add_interest(<V::Peer as Peer>::INDEX, V::ID, route);
+        self.here.core.add_interest(<V::Peer as Peer>::INDEX, self.tie, V::ID, route);
         let target = all.clone();
         let _ = self.here.core.topology[usize::from(<V::Peer as Peer>::INDEX)].left.observe(move |info| {
             let gone = info.id;
@@ -352,7 +423,7 @@ async fn follow_signal<V: PlacedSignal>(
 /// reconnection; the local signal once the first value arrived. The following ends (the
 /// interest is withdrawn and the remote told) once the local signal is dropped with everything
 /// computed from it.
-async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>) -> Option<Signal<V::Item>> {
+async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>, tie: Option<u16>) -> Option<Signal<V::Item>> {
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     let core = &here.core;
     let route_id = core.next_route_id();
@@ -389,7 +460,7 @@ async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>) -> Option
         }
         Ok(())
     });
-    core.add_interest_with_id(route_id, <V::Peer as Peer>::INDEX, V::ID, route);
+    core.add_interest_with_id(route_id, <V::Peer as Peer>::INDEX, tie, V::ID, route);
     let mut abandoned = AbandonedRoute {
         connection: std::sync::Weak::new(),
         core: Arc::downgrade(core),
@@ -479,9 +550,9 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     {
         Box::pin(async move {
             let args = encode_args::<V>(&args)?;
-            let connection = self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next();
+            let (connection, left) = self.the_connection().await;
             let answer = match connection {
-                Some(connection) => Some(self.here.core.call(&connection, V::ID, &args, self.timeout).await?),
+                Some(connection) => Some(self.here.core.call(&connection, V::ID, &args, left).await?),
                 None => None,
             };
             M::wrap(answer, || RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME })
@@ -503,7 +574,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     {
         Box::pin(async move {
             let args = encode_args::<V>(&args)?;
-            match self.here.core.connections_of(<V::Peer as Peer>::INDEX).into_iter().next() {
+            match self.the_connection().await.0 {
                 Some(connection) => self.here.core.tell(&connection, V::ID, &args).await,
                 None => Err(RemoteError::NotConnected { peer: <V::Peer as Peer>::NAME, item: V::NAME }),
             }
@@ -547,7 +618,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     where
         M: Aggregate<P, V::Peer>,
     {
-        All { here: self.here, item: self.item, timeout: self.timeout }
+        All { here: self.here, item: self.item, timeout: self.timeout, tie: self.tie }
     }
 }
 
@@ -677,6 +748,7 @@ pub struct All<'a, P, V> {
     here: &'a Here<P>,
     item: V,
     timeout: Option<Duration>,
+    tie: Option<u16>,
 }
 
 /// The value of each remote, as `from_all` on a placed signal holds them.
@@ -698,17 +770,17 @@ impl<'a, P: Peer, V: PlacedFunction> All<'a, P, V> {
     /// Calls the function on every connected remote at once; one result per remote.
     pub fn call(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, V::Output>> + Send + 'a {
         let _ = self.item;
-        let (here, timeout) = (self.here, self.timeout);
+        let (here, timeout, tie) = (self.here, self.timeout, self.tie);
         let encoded = encode_args::<V>(&args);
-        async move { call_each::<P, V>(here, here.connected::<V::Peer>(), encoded, timeout).await }
+        async move { call_each::<P, V>(here, here.connected::<V::Peer>(tie), encoded, timeout).await }
     }
 
     /// Calls the function one way on every connected remote; one queuing result per remote.
     pub fn tell(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
         let _ = self.item;
-        let here = self.here;
+        let (here, tie) = (self.here, self.tie);
         let encoded = encode_args::<V>(&args);
-        async move { tell_each::<P, V>(here, here.connected::<V::Peer>(), encoded).await }
+        async move { tell_each::<P, V>(here, here.connected::<V::Peer>(tie), encoded).await }
     }
 }
 

@@ -204,33 +204,22 @@ impl<P: Peer> Builder<P> {
         self
     }
 
+    /// The `connect` targets, each with the local tie it is dialled on.
     fn resolve_targets(&self) -> Result<Vec<(u16, String)>> {
         let spec = &P::Module::SPEC;
         self.connect
             .iter()
             .map(|(name, addr)| {
-                let peer = spec.peer_index(name).ok_or_else(|| {
+                let tie = spec.tie_by_name(P::INDEX, name).map_err(|reason| {
                     let peers: Vec<_> = spec.peers.iter().map(|p| p.name.to_lowercase()).collect();
-                    Error::Config(format!(
-                        "`--connect {name}=...`: module `{}` has no peer `{name}` (peers: {})",
-                        spec.name,
-                        peers.join(", ")
-                    ))
+                    Error::Config(format!("`--connect {name}=...`: {reason} (peers of module `{}`: {})", spec.name, peers.join(", ")))
                 })?;
-                if spec.tie(P::INDEX, peer).is_none() {
-                    return Err(Error::Config(format!(
-                        "`--connect {name}=...`: `{}` has no tie to `{}` (its ties: {})",
-                        P::NAME,
-                        spec.peer_name(peer),
-                        spec.describe_ties(P::INDEX)
-                    )));
-                }
                 if !addr.contains(':') {
                     return Err(Error::Config(format!(
                         "`--connect {name}={addr}`: expected HOST:PORT, e.g. `{name}=127.0.0.1:4000` or `{name}=localhost:4000`"
                     )));
                 }
-                Ok((peer, addr.clone()))
+                Ok((tie, addr.clone()))
             })
             .collect()
     }
@@ -307,11 +296,11 @@ impl<P: Peer> Builder<P> {
         let mut running = Running { here, endpoint, accept_task, local_addr, supervisors: Vec::new() };
 
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
-        for (peer, target) in targets {
-            let instance = running.dial_until(peer, &target, deadline).await?;
+        for (tie, target) in targets {
+            let instance = running.dial_until(tie, &target, deadline).await?;
             if self.reconnect.enabled() {
                 let here = running.here.clone();
-                running.supervisors.push(tokio::spawn(supervise(here, peer, target, instance)));
+                running.supervisors.push(tokio::spawn(supervise(here, tie, target, instance)));
             }
         }
         running.await_single_ties(deadline, self.connect_timeout).await?;
@@ -360,15 +349,15 @@ pub(crate) async fn resolve(target: &str, local: SocketAddr) -> std::result::Res
     Ok(usable)
 }
 
-/// Dials `target` once, trying each address it resolves to; the instance it is connected to
-/// afterwards, or why not.
-async fn dial_target<P: Peer>(here: &Here<P>, peer: u16, target: &str) -> std::result::Result<u64, DialError> {
+/// Dials `target` on local tie `tie` once, trying each address it resolves to; the instance
+/// it is connected to afterwards, or why not.
+async fn dial_target<P: Peer>(here: &Here<P>, tie: u16, target: &str) -> std::result::Result<u64, DialError> {
     let local =
         here.core.endpoint.get().and_then(|endpoint| endpoint.local_addr().ok()).unwrap_or(([0, 0, 0, 0], 0).into());
     let addrs = resolve(target, local).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
     let mut last = DialError::Failed { reason: format!("`{target}` resolves to no address"), retry: true };
     for addr in addrs {
-        match connection::dial(here, peer, addr).await {
+        match connection::dial(here, tie, addr).await {
             Ok(info) => return Ok(info.instance),
             // Connected by a connection that stays; if it is gone here already, try again later.
             Err(DialError::AlreadyConnected(instance)) if here.core.connection_to_instance(instance).is_some() => {
@@ -387,11 +376,12 @@ async fn dial_target<P: Peer>(here: &Here<P>, peer: u16, target: &str) -> std::r
 
 /// Keeps a `connect` target connected: when the connection to it ends, dials it again with
 /// capped exponential backoff, resolving its host name on every attempt.
-async fn supervise<P: Peer>(here: Here<P>, peer: u16, target: String, mut instance: u64) {
+async fn supervise<P: Peer>(here: Here<P>, tie: u16, target: String, mut instance: u64) {
     let core = &here.core;
     let policy = core.reconnect;
+    let peer = core.spec.tie(core.local, tie).map_or(0, |tie| tie.peer);
     let peer_name = core.spec.peer_name(peer);
-    let mut jitter = core.instance ^ u64::from(peer);
+    let mut jitter = core.instance ^ u64::from(tie);
     loop {
         // Wait until this target's connection is gone.
         let changed = &core.topology[usize::from(peer)].changed;
@@ -412,7 +402,7 @@ async fn supervise<P: Peer>(here: Here<P>, peer: u16, target: String, mut instan
             jitter ^= jitter << 17;
             tokio::time::sleep(policy.delay(attempt, jitter)).await;
             attempt = attempt.saturating_add(1);
-            match dial_target(&here, peer, &target).await {
+            match dial_target(&here, tie, &target).await {
                 Ok(instance) => break instance,
                 Err(DialError::Refused(reason)) => {
                     tracing::warn!(%target, "the {peer_name} at {target} refused: {reason}")
@@ -444,11 +434,12 @@ impl<P: Peer> Running<P> {
     }
 
     /// Dials `target` until it answers or `deadline` passes; the instance connected.
-    async fn dial_until(&self, peer: u16, target: &str, deadline: tokio::time::Instant) -> Result<u64> {
-        let peer_name = self.here.core.spec.peer_name(peer);
+    async fn dial_until(&self, tie: u16, target: &str, deadline: tokio::time::Instant) -> Result<u64> {
+        let spec = self.here.core.spec;
+        let peer_name = spec.peer_name(spec.tie(P::INDEX, tie).map_or(0, |tie| tie.peer));
         let mut attempt = 0;
         loop {
-            let reason = match dial_target(&self.here, peer, target).await {
+            let reason = match dial_target(&self.here, tie, target).await {
                 Ok(instance) => return Ok(instance),
                 Err(DialError::Refused(reason)) | Err(DialError::Failed { reason, retry: false }) => reason,
                 Err(DialError::Failed { reason, .. }) if tokio::time::Instant::now() >= deadline => reason,
@@ -467,9 +458,9 @@ impl<P: Peer> Running<P> {
 
     async fn await_single_ties(&self, deadline: tokio::time::Instant, waited: Duration) -> Result<()> {
         let spec = self.here.core.spec;
-        let singles = spec.peers[usize::from(P::INDEX)].ties.iter().filter(|t| t.multiplicity == Multiplicity::Single);
-        for tie in singles {
-            while self.here.core.connections_of(tie.peer).is_empty() {
+        let ties = spec.peers[usize::from(P::INDEX)].ties.iter().enumerate();
+        for (index, tie) in ties.filter(|(_, tie)| tie.multiplicity == Multiplicity::Single) {
+            while self.here.core.connections_on(tie.peer, Some(index as u16)).is_empty() {
                 match self.here.core.take_stop() {
                     Some(Stop::Failed(error)) => return Err(error),
                     Some(Stop::Ended(reason)) => return Err(Error::Config(format!("{reason} while starting"))),
@@ -480,7 +471,7 @@ impl<P: Peer> Running<P> {
                     return Err(Error::MissingSingle {
                         local: P::NAME,
                         peer,
-                        peer_flag: peer.to_lowercase(),
+                        peer_flag: spec.tie_name(P::INDEX, index as u16),
                         waited_ms: waited.as_millis(),
                     });
                 }

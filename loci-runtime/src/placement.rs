@@ -158,6 +158,24 @@ pub trait Tie<To: Peer>: Peer {
     type Multiplicity: TieMultiplicity;
 }
 
+/// A named tie of peer `From`, generated from `#[peer(ties(next: Node = Single))]`: the
+/// `next` in `ctx.remote(item).over(next)` and `ctx.tie(next)`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tie of `{From}`",
+    label = "not one of the named ties of `{From}`",
+    note = "`.over(..)` and `ctx.tie(..)` take a tie declared with a name in the ties of the peer the code runs on, e.g. `#[peer(ties(next: Node = Single))]`"
+)]
+pub trait NamedTie<From: Peer>: Copy + Send + Sync + 'static {
+    /// The peer kind the tie leads to.
+    type To: Peer;
+    /// `Single`, `Optional` or `Multiple`.
+    type Multiplicity: TieMultiplicity;
+    /// The tie's index among the ties of `From`.
+    const INDEX: u16;
+    /// The tie's name.
+    const NAME: &'static str;
+}
+
 mod sealed {
     pub trait Sealed {}
 }
@@ -184,6 +202,21 @@ pub struct Optional;
 /// Any number of remotes: access must aggregate (`from_all`) or select (`from`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Multiple;
+
+/// Several named ties to the same peer kind (`prev: Node = Single, next: Node = Single`):
+/// together any number of remotes. Access over all of them aggregates like `Multiple`; to read
+/// the one remote of one tie, choose the tie with `.over(tie)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SeveralTies;
+
+impl sealed::Sealed for SeveralTies {}
+impl TieMultiplicity for SeveralTies {
+    const VALUE: Multiplicity = Multiplicity::Multiple;
+    type Out<T> = T;
+    fn wrap<T>(answer: Option<T>, missing: impl FnOnce() -> RemoteError) -> Result<T, RemoteError> {
+        answer.ok_or_else(missing)
+    }
+}
 
 impl sealed::Sealed for Single {}
 impl sealed::Sealed for Optional {}
@@ -214,7 +247,7 @@ impl TieMultiplicity for Multiple {
 #[diagnostic::on_unimplemented(
     message = "`as_local` needs a Single or Optional tie, but `{From}` ties to `{To}` as `{Self}`",
     label = "`{From}` may be connected to many `{To}` remotes, so there is no one value to read",
-    note = "aggregate explicitly with `.from_all()` (for events: `.from_all_seq()`), or pick one remote with `.from(&remote)`"
+    note = "aggregate explicitly with `.from_all()` (for events: `.from_all_seq()`), or pick one remote with `.from(&remote)`; where `{From}` has several named ties to `{To}`, choose one with `.over(tie)`"
 )]
 pub trait AsLocal<From, To>: TieMultiplicity {}
 
@@ -230,6 +263,7 @@ impl<From, To> AsLocal<From, To> for Optional {}
 pub trait Aggregate<From, To>: TieMultiplicity {}
 
 impl<From, To> Aggregate<From, To> for Multiple {}
+impl<From, To> Aggregate<From, To> for SeveralTies {}
 
 /// A value that can travel between peers: serde-serializable, encoded with postcard.
 #[diagnostic::on_unimplemented(

@@ -51,16 +51,16 @@ impl Reconnect {
     }
 }
 
-/// Waits for a lost `Single` remote's peer kind to be connected again; ends the instance with
-/// `lost` if it is not within `give_up`.
-pub(crate) async fn await_single(core: Arc<Core>, peer: u16, give_up: Option<Duration>, lost: Error) {
+/// Waits for a lost `Single` remote's tie `tie` (to peer kind `peer`) to be connected again;
+/// ends the instance with `lost` if it is not within `give_up`.
+pub(crate) async fn await_single(core: Arc<Core>, peer: u16, tie: u16, give_up: Option<Duration>, lost: Error) {
     let deadline = give_up.and_then(|limit| tokio::time::Instant::now().checked_add(limit));
     let changed = &core.topology[usize::from(peer)].changed;
     loop {
         let next_change = changed.notified();
         tokio::pin!(next_change);
         next_change.as_mut().enable();
-        if let Some(back) = core.connections_of(peer).first() {
+        if let Some(back) = core.connections_on(peer, Some(tie)).first() {
             tracing::info!(remote = %back.info, "the {} is back", back.info.peer_name);
             return;
         }

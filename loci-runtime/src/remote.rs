@@ -26,7 +26,14 @@ pub(crate) struct RemoteInfo {
     pub listen: Option<SocketAddr>,
     /// Whether this instance dialled the connection.
     pub dialled: bool,
+    /// The local tie the connection is on (an index into the local peer's ties), with its
+    /// name; [`NO_TIE`] for a remote received inside a value.
+    pub tie: u16,
+    pub tie_name: Option<&'static str>,
 }
+
+/// The tie of a remote that is not (yet) a connection.
+pub(crate) const NO_TIE: u16 = u16::MAX;
 
 impl fmt::Display for RemoteInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,6 +77,13 @@ impl<P> Remote<P> {
         self.info.addr
     }
 
+    /// The name of the tie this remote is connected on, for a tie declared with a name
+    /// (`next` in `ties(next: Node = Single)`); `None` for a tie without one, and for a
+    /// remote received inside a value.
+    pub fn tie(&self) -> Option<&'static str> {
+        self.info.tie_name
+    }
+
     /// An id unique among this instance's connections; a reconnecting instance gets a new one.
     /// 0 for a remote received inside a value, until resolved to a connection.
     pub fn id(&self) -> u64 {
@@ -105,6 +119,8 @@ impl<'de, P: Peer> Deserialize<'de> for Remote<P> {
             instance: remote.instance,
             listen: remote.listen,
             dialled: false,
+            tie: NO_TIE,
+            tie_name: None,
         })))
     }
 }

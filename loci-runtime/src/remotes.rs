@@ -11,22 +11,57 @@ use crate::placement::Peer;
 use crate::reactive::{Event, Signal, Var};
 use crate::remote::Remote;
 
-/// The connected remotes of peer `Q`, seen from `P`. Created by [`Here::remotes`].
+/// The connected remotes of peer `Q`, seen from `P`: on every tie to `Q` (created by
+/// [`Here::remotes`]) or on one named tie (created by [`Here::tie`]).
 pub struct Remotes<'a, P, Q> {
     here: &'a Here<P>,
+    /// The one local tie these remotes are on; `None`: every tie to `Q`.
+    tie: Option<u16>,
     _peer: PhantomData<fn() -> Q>,
 }
 
 impl<'a, P, Q> Remotes<'a, P, Q> {
     pub(crate) fn new(here: &'a Here<P>) -> Self {
-        Remotes { here, _peer: PhantomData }
+        Remotes { here, tie: None, _peer: PhantomData }
+    }
+
+    pub(crate) fn on_tie(here: &'a Here<P>, tie: u16) -> Self {
+        Remotes { here, tie: Some(tie), _peer: PhantomData }
     }
 }
 
 impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// The remotes connected right now.
     pub fn connected(&self) -> Vec<Remote<Q>> {
-        self.here.connected::<Q>()
+        self.here.connected::<Q>(self.tie)
+    }
+
+    /// Whether a remote on the tie `remote` came through belongs here.
+    fn covers(&self, tie: u16) -> bool {
+        self.tie.is_none_or(|ours| ours == tie)
+    }
+
+    /// The tie a connection made here is dialled on: the chosen one, else the only tie to `Q`.
+    fn dial_tie(&self, target: &str) -> Result<u16, RemoteError> {
+        if let Some(tie) = self.tie {
+            return Ok(tie);
+        }
+        let spec = self.here.core.spec;
+        let ties: Vec<u16> = spec.ties_to(P::INDEX, Q::INDEX).map(|(index, _)| index).collect();
+        match ties.as_slice() {
+            [tie] => Ok(*tie),
+            several => Err(RemoteError::Unreachable {
+                peer: Q::NAME,
+                target: target.to_owned(),
+                reason: format!(
+                    "`{}` has {} ties to `{}` ({}); choose the one to connect on with `ctx.tie(name)`",
+                    P::NAME,
+                    several.len(),
+                    Q::NAME,
+                    several.iter().map(|tie| spec.tie_name(P::INDEX, *tie)).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        }
     }
 
     /// Connects to an instance of `Q` at `target` (a socket address, or `host:port`, resolved
@@ -40,6 +75,7 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// Dropping the future may leave the connection made or not.
     pub async fn connect(&self, target: impl ToString) -> Result<Remote<Q>, RemoteError> {
         let target = target.to_string();
+        let tie = self.dial_tie(&target)?;
         let unreachable = |reason: String| RemoteError::Unreachable { peer: Q::NAME, target: target.clone(), reason };
         let core = &self.here.core;
         let local =
@@ -47,7 +83,7 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
         let addrs = crate::instance::resolve(&target, local).await.map_err(unreachable)?;
         let mut last = String::new();
         for addr in addrs {
-            match crate::connection::dial(self.here, Q::INDEX, addr).await {
+            match crate::connection::dial(self.here, tie, addr).await {
                 Ok(info) => return Ok(Remote::new(info)),
                 Err(crate::connection::DialError::AlreadyConnected(instance)) => {
                     return core
@@ -66,7 +102,7 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// one, else a new one to the address it listens on. This is how a `Remote` received
     /// inside a value (from another peer) is used.
     pub async fn reach(&self, remote: &Remote<Q>) -> Result<Remote<Q>, RemoteError> {
-        if let Some(connection) = self.here.core.connection_to(&remote.info) {
+        if let Some(connection) = self.here.core.connection_to(&remote.info).filter(|c| self.covers(c.info.tie)) {
             return Ok(Remote::new(Arc::clone(&connection.info)));
         }
         let listen = remote.info.listen.ok_or_else(|| RemoteError::Unreachable {
@@ -143,7 +179,11 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
 
     /// Fires each time a remote of `Q` has connected and passed the handshake.
     pub fn joined(&self) -> Event<Remote<Q>> {
-        self.here.core.topology[usize::from(Q::INDEX)].joined.map(|info| Remote::new(Arc::clone(info)))
+        let tie = self.tie;
+        self.here.core.topology[usize::from(Q::INDEX)]
+            .joined
+            .filter(move |info| tie.is_none_or(|tie| tie == info.tie))
+            .map(|info| Remote::new(Arc::clone(info)))
     }
 
     /// The connected remotes as a signal, updated as they join and leave.
@@ -152,7 +192,11 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
         let topology = &self.here.core.topology[usize::from(Q::INDEX)];
         let target = connected.clone();
         // Observe first, then fill in: a remote joining in between is added once, not twice.
+        let tie = self.tie;
         let _ = topology.joined.observe(move |info| {
+            if tie.is_some_and(|tie| tie != info.tie) {
+                return;
+            }
             let joined = Remote::new(Arc::clone(info));
             target.update(move |current| {
                 let known = current.iter().any(|remote| remote.id() == joined.id());
@@ -175,6 +219,10 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
 
     /// Fires each time a remote of `Q` has gone away (closed, failed or timed out).
     pub fn left(&self) -> Event<Remote<Q>> {
-        self.here.core.topology[usize::from(Q::INDEX)].left.map(|info| Remote::new(Arc::clone(info)))
+        let tie = self.tie;
+        self.here.core.topology[usize::from(Q::INDEX)]
+            .left
+            .filter(move |info| tie.is_none_or(|tie| tie == info.tie))
+            .map(|info| Remote::new(Arc::clone(info)))
     }
 }

@@ -33,6 +33,12 @@ pub struct TieSpec {
     pub peer: u16,
     /// How many remotes of that peer may be connected at once.
     pub multiplicity: Multiplicity,
+    /// The tie's name (`next` in `ties(next: Node = Single)`); `None` for a tie written
+    /// without one, which goes by the tied peer's name.
+    pub name: Option<&'static str>,
+    /// The tie back: the index, among the tied peer's ties, of the tie a connection made on
+    /// this one arrives on at the other end.
+    pub back: u16,
 }
 
 /// One peer kind of the module.
@@ -90,9 +96,54 @@ pub struct ModuleSpec {
 }
 
 impl ModuleSpec {
-    /// The tie from peer `from` to peer `to`, if declared.
-    pub fn tie(&self, from: u16, to: u16) -> Option<Multiplicity> {
-        self.peers.get(usize::from(from))?.ties.iter().find(|tie| tie.peer == to).map(|tie| tie.multiplicity)
+    /// Tie `tie` of peer `peer`, if both exist.
+    pub fn tie(&self, peer: u16, tie: u16) -> Option<&'static TieSpec> {
+        self.peers.get(usize::from(peer))?.ties.get(usize::from(tie))
+    }
+
+    /// The ties of peer `from` to peer `to`, with their indices.
+    pub fn ties_to(&self, from: u16, to: u16) -> impl Iterator<Item = (u16, &'static TieSpec)> + '_ {
+        let ties = self.peers.get(usize::from(from)).map_or(&[][..], |peer| peer.ties);
+        ties.iter().enumerate().filter(move |(_, tie)| tie.peer == to).map(|(index, tie)| (index as u16, tie))
+    }
+
+    /// The name tie `tie` of peer `peer` goes by: its own, else the tied peer's in lowercase.
+    pub fn tie_name(&self, peer: u16, tie: u16) -> String {
+        match self.tie(peer, tie) {
+            Some(TieSpec { name: Some(name), .. }) => (*name).to_owned(),
+            Some(tie) => self.peer_name(tie.peer).to_lowercase(),
+            None => "?".to_owned(),
+        }
+    }
+
+    /// The tie of peer `peer` called `name` (`--connect NAME=..`): a named tie by its name, a
+    /// tie without one by the tied peer's name (ignoring ASCII case), provided that peer is
+    /// tied only once.
+    pub fn tie_by_name(&self, peer: u16, name: &str) -> Result<u16, String> {
+        let ties = self.peers.get(usize::from(peer)).map_or(&[][..], |p| p.ties);
+        if let Some(index) = ties.iter().position(|tie| tie.name == Some(name)) {
+            return Ok(index as u16);
+        }
+        let Some(to) = self.peer_index(name) else {
+            return Err(format!("`{}` has no tie called `{name}` (its ties: {})", self.peer_name(peer), self.describe_ties(peer)));
+        };
+        let matching: Vec<(u16, &TieSpec)> = self.ties_to(peer, to).collect();
+        match matching.as_slice() {
+            [] => Err(format!(
+                "`{}` has no tie to `{}` (its ties: {})",
+                self.peer_name(peer),
+                self.peer_name(to),
+                self.describe_ties(peer)
+            )),
+            [(index, _)] => Ok(*index),
+            several => Err(format!(
+                "`{}` has {} ties to `{}`; name the one you mean: {}",
+                self.peer_name(peer),
+                several.len(),
+                self.peer_name(to),
+                several.iter().map(|(index, _)| format!("`{}`", self.tie_name(peer, *index))).collect::<Vec<_>>().join(", ")
+            )),
+        }
     }
 
     /// The index of the peer called `name`, ignoring ASCII case.
@@ -125,7 +176,10 @@ impl ModuleSpec {
             return "no ties".to_owned();
         }
         ties.iter()
-            .map(|tie| format!("{} ({})", self.peer_name(tie.peer), tie.multiplicity))
+            .map(|tie| match tie.name {
+                Some(name) => format!("{name}: {} ({})", self.peer_name(tie.peer), tie.multiplicity),
+                None => format!("{} ({})", self.peer_name(tie.peer), tie.multiplicity),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use crate::spec::{hex, ModuleSpec, Multiplicity};
 
 /// Bumped whenever the frame layout changes incompatibly.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first frame each side sends: what it is and which build it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,9 @@ pub struct Hello {
     /// The address the sender accepts connections on, if it listens: what a `Remote` sent to
     /// other peers carries, so they can connect to it.
     pub listen: Option<std::net::SocketAddr>,
+    /// The sender's tie the connection is on, as an index into its peer's ties: for the
+    /// dialler, the tie it dials on, from which the acceptor finds its own (the tie back).
+    pub tie: u16,
 }
 
 impl Hello {
@@ -39,7 +42,14 @@ impl Hello {
             instance,
             name: name.to_owned(),
             listen: None,
+            tie: 0,
         }
+    }
+
+    /// The same hello, saying that the connection is on the sender's tie `tie`.
+    pub fn on_tie(mut self, tie: u16) -> Self {
+        self.tie = tie;
+        self
     }
 
     /// The same hello, saying that the sender accepts connections on `listen`.
@@ -148,11 +158,24 @@ pub fn keeps_mutual_dial(local: u64, remote: u64, local_dialled: bool) -> bool {
     dialler == local.min(remote)
 }
 
-/// Checks a remote's hello against the local module and peer.
+/// What the handshake settled about a connection on this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    /// The remote's peer index.
+    pub peer: u16,
+    /// The local tie the connection is on, as an index into the local peer's ties.
+    pub tie: u16,
+    /// That tie's multiplicity.
+    pub multiplicity: Multiplicity,
+}
+
+/// Checks a remote's hello against the local module and peer, and finds the local tie the
+/// connection is on: `dialled_on` for a connection this side dialled, else the tie back of
+/// the tie the dialler names in its hello.
 ///
-/// Returns the remote's peer index and the local tie's multiplicity. Occupancy of `Single` and
-/// `Optional` ties is checked by the caller, which owns the connection table.
-pub fn admit(spec: &ModuleSpec, local: u16, hello: &Hello) -> Result<(u16, Multiplicity), Refusal> {
+/// Occupancy of `Single` and `Optional` ties is checked by the caller, which owns the
+/// connection table.
+pub fn admit(spec: &ModuleSpec, local: u16, hello: &Hello, dialled_on: Option<u16>) -> Result<Admitted, Refusal> {
     if hello.protocol != PROTOCOL_VERSION {
         return Err(Refusal::Protocol { ours: PROTOCOL_VERSION, theirs: hello.protocol });
     }
@@ -170,12 +193,17 @@ pub fn admit(spec: &ModuleSpec, local: u16, hello: &Hello) -> Result<(u16, Multi
         .position(|peer| peer.name == hello.peer)
         .and_then(|index| u16::try_from(index).ok())
         .ok_or_else(|| Refusal::UnknownPeer { peer: hello.peer.clone() })?;
-    let multiplicity = spec.tie(local, remote).ok_or_else(|| Refusal::NotTied {
+    let not_tied = || Refusal::NotTied {
         local: spec.peer_name(local).to_owned(),
         remote: hello.peer.clone(),
         ties: spec.describe_ties(local),
-    })?;
-    Ok((remote, multiplicity))
+    };
+    let tie = match dialled_on {
+        Some(tie) => tie,
+        None => spec.tie(remote, hello.tie).filter(|theirs| theirs.peer == local).ok_or_else(not_tied)?.back,
+    };
+    let ours = spec.tie(local, tie).filter(|ours| ours.peer == remote).ok_or_else(not_tied)?;
+    Ok(Admitted { peer: remote, tie, multiplicity: ours.multiplicity })
 }
 
 #[cfg(test)]
@@ -187,8 +215,14 @@ mod tests {
         name: "chat",
         fingerprint: [1; 16],
         peers: &[
-            PeerSpec { name: "Registry", ties: &[TieSpec { peer: 1, multiplicity: Multiplicity::Multiple }] },
-            PeerSpec { name: "Node", ties: &[TieSpec { peer: 0, multiplicity: Multiplicity::Single }] },
+            PeerSpec {
+                name: "Registry",
+                ties: &[TieSpec { peer: 1, multiplicity: Multiplicity::Multiple, name: None, back: 0 }],
+            },
+            PeerSpec {
+                name: "Node",
+                ties: &[TieSpec { peer: 0, multiplicity: Multiplicity::Single, name: None, back: 0 }],
+            },
         ],
         items: &[ItemSpec { name: "message", peer: 1, kind: ItemKind::Event, per_remote: false, supplied: false }],
     };
@@ -205,14 +239,14 @@ mod tests {
     #[test]
     fn tied_peer_of_the_same_build_is_admitted() {
         let hello = Hello::new(&SPEC, 1, 9, "n1");
-        assert_eq!(admit(&SPEC, 0, &hello), Ok((1, Multiplicity::Multiple)));
+        assert_eq!(admit(&SPEC, 0, &hello, None), Ok(Admitted { peer: 1, tie: 0, multiplicity: Multiplicity::Multiple }));
     }
 
     #[test]
     fn other_fingerprint_is_refused() {
         let mut hello = Hello::new(&SPEC, 1, 9, "n1");
         hello.fingerprint = [2; 16];
-        let refusal = admit(&SPEC, 0, &hello).unwrap_err();
+        let refusal = admit(&SPEC, 0, &hello, None).unwrap_err();
         assert!(matches!(refusal, Refusal::Fingerprint { .. }));
         assert!(refusal.to_string().contains("mismatched build"));
     }
@@ -220,7 +254,7 @@ mod tests {
     #[test]
     fn untied_peer_kind_is_refused_naming_the_tie() {
         let hello = Hello::new(&SPEC, 1, 9, "n1");
-        let refusal = admit(&SPEC, 1, &hello).unwrap_err();
+        let refusal = admit(&SPEC, 1, &hello, None).unwrap_err();
         assert_eq!(refusal.to_string(), "`Node` has no tie to `Node` (its ties: Registry (Single)); add `Node = ...` to the ties of `Node` to allow this connection");
     }
 
@@ -228,6 +262,33 @@ mod tests {
     fn other_protocol_is_refused() {
         let mut hello = Hello::new(&SPEC, 1, 9, "n1");
         hello.protocol = 99;
-        assert!(matches!(admit(&SPEC, 0, &hello), Err(Refusal::Protocol { theirs: 99, .. })));
+        assert!(matches!(admit(&SPEC, 0, &hello, None), Err(Refusal::Protocol { theirs: 99, .. })));
+    }
+
+    /// A ring: `Node` ties to itself as `prev` (0) and `next` (1), each the other's tie back.
+    const RING: ModuleSpec = ModuleSpec {
+        name: "ring",
+        fingerprint: [3; 16],
+        peers: &[PeerSpec {
+            name: "Node",
+            ties: &[
+                TieSpec { peer: 0, multiplicity: Multiplicity::Single, name: Some("prev"), back: 1 },
+                TieSpec { peer: 0, multiplicity: Multiplicity::Single, name: Some("next"), back: 0 },
+            ],
+        }],
+        items: &[],
+    };
+
+    #[test]
+    fn a_connection_dialled_on_next_arrives_on_prev() {
+        let dialler = Hello::new(&RING, 0, 1, "a").on_tie(1);
+        assert_eq!(admit(&RING, 0, &dialler, None).map(|admitted| admitted.tie), Ok(0));
+        assert_eq!(admit(&RING, 0, &dialler, Some(1)).map(|admitted| admitted.tie), Ok(1));
+    }
+
+    #[test]
+    fn a_tie_the_dialler_does_not_have_is_refused() {
+        let dialler = Hello::new(&RING, 0, 1, "a").on_tie(7);
+        assert!(matches!(admit(&RING, 0, &dialler, None), Err(Refusal::NotTied { .. })));
     }
 }
