@@ -227,8 +227,16 @@ fn ties(errors: &Errors, model: &Model) {
                         peer.ident(), tie.peer, tie.peer, peer.ident(), peer.ident(), tie.peer
                     ),
                 );
-            } else if !misspelt && tie.back.is_none() {
+            } else if !misspelt && tie.back.is_none() && !back_declared_between(peer, other) {
                 let label = tie.label();
+                // Suggest another tie than this one for a tie to the own kind (`prev` for `next`).
+                let suggestion = other
+                    .ties
+                    .iter()
+                    .filter(|t| &t.peer == peer.ident())
+                    .map(|t| t.label())
+                    .find(|candidate| other.ident() != peer.ident() || *candidate != label)
+                    .unwrap_or_else(|| label.clone());
                 errors.spanned(
                     tie.name.as_ref().unwrap_or(&tie.peer),
                     format!(
@@ -239,7 +247,7 @@ fn ties(errors: &Errors, model: &Model) {
                         backs.len(),
                         peer.ident(),
                         backs.join(", "),
-                        backs[0].trim_matches('`')
+                        suggestion
                     ),
                 );
             }
@@ -275,6 +283,17 @@ fn ties(errors: &Errors, model: &Model) {
             }
         }
     }
+}
+
+/// Whether `a` or `b` declares a `back(..)` pairing a tie between the two: then that
+/// declaration is reported if it is wrong, not the ties it was meant to pair.
+fn back_declared_between(a: &crate::model::Peer, b: &crate::model::Peer) -> bool {
+    let pairs = |from: &crate::model::Peer, to: &crate::model::Peer| {
+        from.backs
+            .iter()
+            .any(|(ours, _)| from.tie_called(ours).is_some_and(|index| &from.ties[index].peer == to.ident()))
+    };
+    pairs(a, b) || pairs(b, a)
 }
 
 fn context_peer(errors: &Errors, context: &Option<Context>, peer: &Ident, item: &Ident) {

@@ -151,9 +151,10 @@ fn named_ties(model: &Model) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenSt
             .peers
             .iter()
             .flat_map(|peer| {
-                peer.ties.iter().filter(|tie| tie.name.as_ref() == Some(*name)).map(move |tie| {
-                    format!("`{}` to `{}` ({})", peer.ident(), tie.peer, tie.multiplicity.name())
-                })
+                peer.ties
+                    .iter()
+                    .filter(|tie| tie.name.as_ref() == Some(*name))
+                    .map(move |tie| format!("`{}` to `{}` ({})", peer.ident(), tie.peer, tie.multiplicity.name()))
             })
             .collect();
         let doc = format!(

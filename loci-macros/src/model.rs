@@ -81,9 +81,10 @@ impl Peer {
     /// The index of the tie `name` stands for in `back(..)`: a named tie by its name, a tie
     /// without one by its peer's name.
     pub fn tie_called(&self, name: &Ident) -> Option<usize> {
-        self.ties.iter().position(|tie| tie.name.as_ref() == Some(name)).or_else(|| {
-            self.ties.iter().position(|tie| tie.name.is_none() && &tie.peer == name)
-        })
+        self.ties
+            .iter()
+            .position(|tie| tie.name.as_ref() == Some(name))
+            .or_else(|| self.ties.iter().position(|tie| tie.name.is_none() && &tie.peer == name))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Phase 1: read the module's items and the `#[peer]` / `#[on]` attributes.
 
-use syn::spanned::Spanned;
 use syn::parse::Parse;
+use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Item, ItemFn, ItemMod, ItemStruct};
 
 use crate::Errors;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::error::RemoteError;
 use crate::here::{Access, All, Answer, Each, PerRemote, Selected};
-use crate::placement::{Aggregate, AsLocal, BoxFuture, Captured, FunctionKind, Peer, PlacedFunction, TieMultiplicity};
+use crate::placement::{
+    Aggregate, AsLocal, BoxFuture, Captured, FunctionKind, OneTie, Peer, PlacedFunction, TieMultiplicity,
+};
 use crate::remote::Remote;
 
 /// A remote block with its captures, written in code placed on `P`, to run on a remote of the
@@ -40,7 +42,7 @@ impl<'a, P: Peer, V: PlacedFunction<Args = Captured>, M: TieMultiplicity> Block<
     /// `Optional` tie (yielding `None` when no remote is connected).
     pub fn as_local(self) -> Answer<'a, M::Out<V::Output>>
     where
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         self.access.call(self.captured)
     }
@@ -49,7 +51,7 @@ impl<'a, P: Peer, V: PlacedFunction<Args = Captured>, M: TieMultiplicity> Block<
     /// back. Fails only when it could not be queued.
     pub fn tell(self) -> Answer<'a, ()>
     where
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         self.access.tell(self.captured)
     }

@@ -593,7 +593,13 @@ impl Core {
                         give_up.map_or_else(String::new, |limit| format!(" (at most {} ms)", limit.as_millis()))
                     );
                     if let Some(core) = self.this.upgrade() {
-                        self.runtime.spawn(await_single(core, connection.info.peer, connection.info.tie, give_up, lost));
+                        self.runtime.spawn(await_single(
+                            core,
+                            connection.info.peer,
+                            connection.info.tie,
+                            give_up,
+                            lost,
+                        ));
                     }
                 }
             }

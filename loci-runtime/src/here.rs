@@ -11,8 +11,8 @@ use futures_util::future::join_all;
 use crate::core::{Core, EventRoute};
 use crate::error::RemoteError;
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, CallLocal, EventKind, FunctionKind, LocalAccess, NamedTie, Peer, Placed, PlacedEvent,
-    PlacedFunction, PlacedSignal, Reach, SignalKind, Tie, TieMultiplicity, Transmit,
+    Aggregate, AsLocal, BoxFuture, CallLocal, EventKind, FunctionKind, LocalAccess, NamedTie, OneTie, Peer, Placed,
+    PlacedEvent, PlacedFunction, PlacedSignal, Reach, SignalKind, Tie, TieMultiplicity, Transmit,
 };
 use crate::reactive::{Event, Signal, Var};
 use crate::remote::{Remote, RemoteInfo};
@@ -110,7 +110,14 @@ impl<P: Peer> Here<P> {
     where
         V: Reach<P>,
     {
-        Access { here: self, item: item(), timeout: self.core.call_timeout, tie: None, wait: false, _marker: PhantomData }
+        Access {
+            here: self,
+            item: item(),
+            timeout: self.core.call_timeout,
+            tie: None,
+            wait: false,
+            _marker: PhantomData,
+        }
     }
 
     /// The connected remotes of peer `Q` and their comings and goings.
@@ -252,7 +259,7 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     /// Occurrences fired on the remote arrive in the order they were fired.
     pub fn as_local(self) -> Event<V::Item>
     where
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         let local = Event::new();
         let target = local.clone();
@@ -315,7 +322,7 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
     // a `Multiple` tie is reported once, at the call, not again at `.await`.
     pub fn as_local(self) -> Answer<'a, M::Out<Signal<V::Item>>>
     where
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         Box::pin(async move {
             let (connection, left) = self.the_connection().await;
@@ -546,7 +553,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     // a `Multiple` tie is reported once, at the call, not again at `.await` and `?`.
     pub fn call(self, args: V::Args) -> Answer<'a, M::Out<V::Output>>
     where
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         Box::pin(async move {
             let args = encode_args::<V>(&args)?;
@@ -570,7 +577,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     /// Dropping the future before it completes may or may not have queued the call.
     pub fn tell(self, args: V::Args) -> Answer<'a, ()>
     where
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         Box::pin(async move {
             let args = encode_args::<V>(&args)?;
@@ -589,7 +596,7 @@ impl<'a, P: Peer, V: PlacedFunction, M: TieMultiplicity> Access<'a, P, V, Functi
     pub fn as_local(self) -> Answer<'a, M::Out<V::Output>>
     where
         V: PlacedFunction<Args = ()>,
-        M: AsLocal<P, V::Peer>,
+        M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
         self.call(())
     }

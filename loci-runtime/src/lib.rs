@@ -68,8 +68,9 @@ pub use instance::{Builder, Instance, Running};
 pub use local::Local;
 pub use loci_macros::multitier;
 pub use placement::{
-    Aggregate, AsLocal, EventKind, FunctionKind, LocalKind, Module, Multiple, NamedTie, Optional, Peer, Placed, PlacedEvent,
-    PlacedFunction, PlacedOn, PlacedSignal, SeveralTies, SignalKind, Single, Supplied, Tie, TieMultiplicity, Transmit,
+    Aggregate, AsLocal, EventKind, FunctionKind, LocalKind, Module, Multiple, NamedTie, OneTie, Optional, Peer, Placed,
+    PlacedEvent, PlacedFunction, PlacedOn, PlacedSignal, SeveralTies, SignalKind, Single, Supplied, Tie,
+    TieMultiplicity, Transmit,
 };
 pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::Remote;

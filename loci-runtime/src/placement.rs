@@ -205,7 +205,8 @@ pub struct Multiple;
 
 /// Several named ties to the same peer kind (`prev: Node = Single, next: Node = Single`):
 /// together any number of remotes. Access over all of them aggregates like `Multiple`; to read
-/// the one remote of one tie, choose the tie with `.over(tie)`.
+/// the one remote of one tie, choose the tie with `.over(tie)` (reading without choosing is
+/// reported by [`OneTie`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SeveralTies;
 
@@ -247,12 +248,26 @@ impl TieMultiplicity for Multiple {
 #[diagnostic::on_unimplemented(
     message = "`as_local` needs a Single or Optional tie, but `{From}` ties to `{To}` as `{Self}`",
     label = "`{From}` may be connected to many `{To}` remotes, so there is no one value to read",
-    note = "aggregate explicitly with `.from_all()` (for events: `.from_all_seq()`), or pick one remote with `.from(&remote)`; where `{From}` has several named ties to `{To}`, choose one with `.over(tie)`"
+    note = "aggregate explicitly with `.from_all()` (for events: `.from_all_seq()`), or pick one remote with `.from(&remote)`"
 )]
 pub trait AsLocal<From, To>: TieMultiplicity {}
 
 impl<From, To> AsLocal<From, To> for Single {}
 impl<From, To> AsLocal<From, To> for Optional {}
+impl<From, To> AsLocal<From, To> for SeveralTies {}
+
+/// Access that reads the one remote needs one tie: implemented by every multiplicity but
+/// [`SeveralTies`], so that `as_local` over several named ties says to choose one.
+#[diagnostic::on_unimplemented(
+    message = "`{From}` has several named ties to `{To}`, so it cannot tell which `{To}` to reach",
+    label = "which tie? `{From}` ties to `{To}` more than once",
+    note = "choose the tie first, e.g. `ctx.remote(item).over(next).as_local()`; or reach every `{To}` on any of them with `.from_all()`"
+)]
+pub trait OneTie<From, To>: TieMultiplicity {}
+
+impl<From, To> OneTie<From, To> for Single {}
+impl<From, To> OneTie<From, To> for Optional {}
+impl<From, To> OneTie<From, To> for Multiple {}
 
 /// Ties over which `from_all` and `from_all_seq` are allowed: `Multiple`.
 #[diagnostic::on_unimplemented(

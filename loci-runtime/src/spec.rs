@@ -125,7 +125,11 @@ impl ModuleSpec {
             return Ok(index as u16);
         }
         let Some(to) = self.peer_index(name) else {
-            return Err(format!("`{}` has no tie called `{name}` (its ties: {})", self.peer_name(peer), self.describe_ties(peer)));
+            return Err(format!(
+                "`{}` has no tie called `{name}` (its ties: {})",
+                self.peer_name(peer),
+                self.describe_ties(peer)
+            ));
         };
         let matching: Vec<(u16, &TieSpec)> = self.ties_to(peer, to).collect();
         match matching.as_slice() {
@@ -141,7 +145,11 @@ impl ModuleSpec {
                 self.peer_name(peer),
                 several.len(),
                 self.peer_name(to),
-                several.iter().map(|(index, _)| format!("`{}`", self.tie_name(peer, *index))).collect::<Vec<_>>().join(", ")
+                several
+                    .iter()
+                    .map(|(index, _)| format!("`{}`", self.tie_name(peer, *index)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }

@@ -239,7 +239,10 @@ mod tests {
     #[test]
     fn tied_peer_of_the_same_build_is_admitted() {
         let hello = Hello::new(&SPEC, 1, 9, "n1");
-        assert_eq!(admit(&SPEC, 0, &hello, None), Ok(Admitted { peer: 1, tie: 0, multiplicity: Multiplicity::Multiple }));
+        assert_eq!(
+            admit(&SPEC, 0, &hello, None),
+            Ok(Admitted { peer: 1, tie: 0, multiplicity: Multiplicity::Multiple })
+        );
     }
 
     #[test]

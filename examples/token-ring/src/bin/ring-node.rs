@@ -33,5 +33,7 @@ fn main() -> loci::Result<()> {
         hold: Duration::from_millis(args.hold_ms),
         rounds: args.rounds,
     };
-    loci::run_configured::<token_ring::ring::Node>(args.loci, |builder| builder.supply(token_ring::ring::settings, settings))
+    loci::run_configured::<token_ring::ring::Node>(args.loci, |builder| {
+        builder.supply(token_ring::ring::settings, settings)
+    })
 }
