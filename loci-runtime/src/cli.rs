@@ -21,8 +21,8 @@ pub struct InstanceArgs {
     #[arg(long, value_name = "ADDR", env = "LOCI_LISTEN")]
     pub listen: Option<SocketAddr>,
 
-    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000` or `registry=localhost:4000` (resolved again on every attempt); repeat, or separate several with commas
-    #[arg(long, value_name = "PEER=HOST:PORT", value_parser = parse_connect, value_delimiter = ',', env = "LOCI_CONNECT")]
+    /// Connect to a tied peer at start-up, e.g. `registry=127.0.0.1:4000` or `registry=localhost:4000` (resolved again on every attempt), or on a named tie, `next=HOST:PORT`; repeat, or separate several with commas
+    #[arg(long, value_name = "TIE=HOST:PORT", value_parser = parse_connect, value_delimiter = ',', env = "LOCI_CONNECT")]
     pub connect: Vec<(String, String)>,
 
     /// Directory with the cluster credentials, created by `loci credentials init DIR`
@@ -69,7 +69,7 @@ pub struct InstanceArgs {
 fn parse_connect(value: &str) -> std::result::Result<(String, String), String> {
     let (peer, target) = value
         .split_once('=')
-        .ok_or_else(|| format!("expected PEER=HOST:PORT, e.g. registry=127.0.0.1:4000, got `{value}`"))?;
+        .ok_or_else(|| format!("expected TIE=HOST:PORT (the tied peer's name or a named tie's), e.g. registry=127.0.0.1:4000, got `{value}`"))?;
     let (host, port) =
         target.rsplit_once(':').ok_or_else(|| format!("expected HOST:PORT after `{peer}=`, got `{target}`"))?;
     if host.is_empty() || port.parse::<u16>().is_err() {
