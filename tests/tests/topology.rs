@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use loci_tests::cluster::{current_job, log_lines, JobManager, TaskManager};
+use loci_tests::cluster::{current_job, log_lines, JobManager, Monitor, TaskManager};
 use loci_tests::{block_on, credentials, wait_until, Spawned};
 
 #[loci::multitier]
@@ -189,4 +189,27 @@ fn an_observed_remote_signal_keeps_being_followed_without_handles() {
         assert_eq!(seen.recv_timeout(Duration::from_secs(5)).unwrap(), name);
     }
     assert_eq!(tm.here.__interests(), 1);
+}
+
+#[test]
+fn a_process_restarted_on_its_address_takes_its_tie_over_at_once() {
+    let creds = credentials("topo-takeover");
+    let jm = Spawned::start(loci_tests::listening::<JobManager>(&creds, "jm"));
+    // The monitor is the job manager's one `Optional` remote; it dials from its own address.
+    let monitor = Spawned::start(loci_tests::listening::<Monitor>(&creds, "monitor").connect("jobmanager", jm.addr));
+    let addr = monitor.addr;
+    wait_until(|| jm.here.remotes::<Monitor>().connected().len() == 1);
+    monitor.kill();
+    // Before the job manager can notice that the old process is gone, a new one dials from the
+    // same address: the tie is not held against it.
+    let again = Spawned::start(
+        loci::Instance::<Monitor>::builder()
+            .credentials(&creds)
+            .name("monitor-again")
+            .listen(addr)
+            .connect("jobmanager", jm.addr),
+    );
+    wait_until(|| jm.here.remotes::<Monitor>().connected().iter().any(|m| m.name() == "monitor-again"));
+    assert_eq!(jm.here.remotes::<Monitor>().connected().len(), 1);
+    assert_eq!(again.here.remotes::<JobManager>().connected().len(), 1);
 }
