@@ -641,15 +641,8 @@ impl Core {
     }
 
     /// Routes `item` from every current and future remote of kind `peer` (on local tie `tie`,
-    /// if given) into `route`; returns the route's id.
-    pub fn add_interest(&self, peer: u16, tie: Option<u16>, item: ItemId, route: EventRoute) -> u64 {
-        let id = self.next_route_id();
-        self.add_interest_with_id(id, peer, tie, item, route);
-        id
-    }
-
-    /// [`Core::add_interest`] with an id taken from [`Core::next_route_id`] beforehand (for a
-    /// route that needs to know its own id).
+    /// if given) into `route`, under `id` (taken from [`Core::next_route_id`]), until
+    /// [`Core::remove_interest`].
     pub fn add_interest_with_id(&self, id: u64, peer: u16, tie: Option<u16>, item: ItemId, route: EventRoute) {
         let mut interests = lock(&self.interests);
         interests.push(Interest { id, peer, tie, item, route: Arc::clone(&route) });

@@ -14,7 +14,7 @@ use crate::placement::{
     Aggregate, AsLocal, BoxFuture, CallLocal, EventKind, FunctionKind, LocalAccess, NamedTie, OneTie, Peer, Placed,
     PlacedEvent, PlacedFunction, PlacedSignal, Reach, SignalKind, Tie, TieMultiplicity, Transmit,
 };
-use crate::reactive::{Event, Signal, Var};
+use crate::reactive::{Event, Observation, Signal, Var};
 use crate::remote::{Remote, RemoteInfo};
 use crate::remotes::Remotes;
 
@@ -261,13 +261,16 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     where
         M: AsLocal<P, V::Peer> + OneTie<P, V::Peer>,
     {
-        let local = Event::new();
-        let target = local.clone();
+        let id = self.here.core.next_route_id();
+        let local = interest_event(&self.here.core, id);
+        let target = local.downgrade();
         let route: EventRoute = Arc::new(move |_, payload| {
-            target.fire(decode_into(payload)?);
+            if let Some(target) = target.upgrade() {
+                target.fire(decode_into(payload)?);
+            }
             Ok(())
         });
-        self.here.core.add_interest(<V::Peer as Peer>::INDEX, self.tie, V::ID, route);
+        self.here.core.add_interest_with_id(id, <V::Peer as Peer>::INDEX, self.tie, V::ID, route);
         local
     }
 
@@ -276,13 +279,16 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     where
         M: Aggregate<P, V::Peer>,
     {
-        let merged = Event::new();
-        let target = merged.clone();
+        let id = self.here.core.next_route_id();
+        let merged = interest_event(&self.here.core, id);
+        let target = merged.downgrade();
         let route: EventRoute = Arc::new(move |info: &Arc<RemoteInfo>, payload| {
-            target.fire((Remote::new(Arc::clone(info)), decode_into(payload)?));
+            if let Some(target) = target.upgrade() {
+                target.fire((Remote::new(Arc::clone(info)), decode_into(payload)?));
+            }
             Ok(())
         });
-        self.here.core.add_interest(<V::Peer as Peer>::INDEX, self.tie, V::ID, route);
+        self.here.core.add_interest_with_id(id, <V::Peer as Peer>::INDEX, self.tie, V::ID, route);
         merged
     }
 
@@ -301,17 +307,37 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     }
 
     fn subscribe(here: &Here<P>, remote: &Remote<V::Peer>) -> Event<V::Item> {
-        let local = Event::new();
-        if let Some(connection) = here.core.connection_to(&remote.info) {
-            let target = local.clone();
-            let route: EventRoute = Arc::new(move |_, payload| {
+        let Some(connection) = here.core.connection_to(&remote.info) else { return Event::new() };
+        let route_id = here.core.next_route_id();
+        // When the local event is gone, the route goes, and the remote is told once it was the
+        // connection's last route for the item.
+        let on = Arc::downgrade(&connection);
+        let local = Event::fed(move || {
+            if let Some(connection) = on.upgrade() {
+                connection.remove_route(route_id, V::ID);
+            }
+        });
+        let target = local.downgrade();
+        let route: EventRoute = Arc::new(move |_, payload| {
+            if let Some(target) = target.upgrade() {
                 target.fire(decode_into(payload)?);
-                Ok(())
-            });
-            connection.add_route(here.core.next_route_id(), V::ID, route, false);
-        }
+            }
+            Ok(())
+        });
+        connection.add_route(route_id, V::ID, route, false);
         local
     }
+}
+
+/// The local event of the standing interest `id`: when it is gone (no handles, no observers),
+/// the interest is withdrawn and the remotes stop sending.
+fn interest_event<T: 'static>(core: &Arc<Core>, id: u64) -> Event<T> {
+    let owner = Arc::downgrade(core);
+    Event::fed(move || {
+        if let Some(core) = owner.upgrade() {
+            core.remove_interest(id);
+        }
+    })
 }
 
 impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKind, M> {
@@ -358,10 +384,24 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
     where
         M: Aggregate<P, V::Peer>,
     {
-        let all: Var<PerRemoteValues<V::Peer, V::Item>> = Var::new(Vec::new());
-        let target = all.clone();
+        let core = &self.here.core;
+        let id = core.next_route_id();
+        let owner = Arc::downgrade(core);
+        // When the local signal is gone, the interest and the watch on departures go with it.
+        let departures: Arc<std::sync::Mutex<Option<Observation>>> = Arc::default();
+        let watching = Arc::clone(&departures);
+        let all: Var<PerRemoteValues<V::Peer, V::Item>> = Var::held_with_release(Vec::new(), move || {
+            if let Some(core) = owner.upgrade() {
+                core.remove_interest(id);
+            }
+            if let Some(observation) = crate::core::lock(&watching).take() {
+                observation.cancel();
+            }
+        });
+        let target = all.downgrade();
         let route: EventRoute = Arc::new(move |info: &Arc<RemoteInfo>, payload| {
             let value: V::Item = decode_into(payload)?;
+            let Some(target) = target.upgrade() else { return Ok(()) };
             let info = Arc::clone(info);
             target.update(move |current| {
                 let mut next = current.clone();
@@ -373,27 +413,42 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
             });
             Ok(())
         });
-        self.here.core.add_interest(<V::Peer as Peer>::INDEX, self.tie, V::ID, route);
-        let target = all.clone();
-        let _ = self.here.core.topology[usize::from(<V::Peer as Peer>::INDEX)].left.observe(move |info| {
+        core.add_interest_with_id(id, <V::Peer as Peer>::INDEX, self.tie, V::ID, route);
+        let target = all.downgrade();
+        let observation = core.topology[usize::from(<V::Peer as Peer>::INDEX)].left.observe(move |info| {
             let gone = info.id;
-            target.update(move |current| current.iter().filter(|(remote, _)| remote.id() != gone).cloned().collect())
+            if let Some(target) = target.upgrade() {
+                target
+                    .update(move |current| current.iter().filter(|(remote, _)| remote.id() != gone).cloned().collect())
+            }
         });
+        *crate::core::lock(&departures) = Some(observation);
         all.signal()
     }
 }
 
 /// A route that sets a local signal from a remote one: the signal is made with the first
 /// value, which also goes to `first`.
-fn signal_route<V: PlacedSignal>(first: tokio::sync::oneshot::Sender<Signal<V::Item>>) -> EventRoute {
+fn signal_route<V: PlacedSignal>(
+    first: tokio::sync::oneshot::Sender<Signal<V::Item>>,
+    release: impl FnOnce() + Send + Sync + 'static,
+) -> EventRoute {
     let first = std::sync::Mutex::new(Some(first));
-    let local: std::sync::OnceLock<Var<V::Item>> = std::sync::OnceLock::new();
+    let release = std::sync::Mutex::new(Some(release));
+    let local: std::sync::OnceLock<crate::reactive::WeakVar<V::Item>> = std::sync::OnceLock::new();
     Arc::new(move |_, payload| {
         let value: V::Item = decode_into(payload)?;
         match local.get() {
-            Some(var) => var.set(value),
+            Some(weak) => {
+                if let Some(var) = weak.upgrade() {
+                    var.set(value);
+                }
+            }
             None => {
-                let var = local.get_or_init(|| Var::new(value));
+                // The local copy lives while it has handles or observers; then the route goes.
+                let release = crate::core::lock(&release).take();
+                let var = Var::held_with_release(value, move || release.into_iter().for_each(|release| release()));
+                let _ = local.set(var.downgrade());
                 if let Some(first) = crate::core::lock(&first).take() {
                     let _ = first.send(var.signal());
                 }
@@ -411,7 +466,13 @@ async fn follow_signal<V: PlacedSignal>(
 ) -> Option<Signal<V::Item>> {
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     let route_id = here.core.next_route_id();
-    connection.add_route(route_id, V::ID, signal_route::<V>(first_tx), true);
+    let on = Arc::downgrade(&connection);
+    let release = move || {
+        if let Some(connection) = on.upgrade() {
+            connection.remove_route(route_id, V::ID);
+        }
+    };
+    connection.add_route(route_id, V::ID, signal_route::<V>(first_tx, release), true);
     // Holding the connection would keep the route (and so this wait) alive after a disconnect.
     let mut abandoned = AbandonedRoute {
         connection: Arc::downgrade(&connection),
@@ -456,8 +517,14 @@ async fn follow_remote_signal<V: PlacedSignal>(here: &Here<impl Peer>, tie: Opti
                 // Under the lock: two connections delivering a first value at once make one copy.
                 let mut first = crate::core::lock(&first);
                 if let Some(first) = first.take() {
-                    // Observers and `changed` keep it alive like any computed signal.
-                    let var = Var::held(value);
+                    // Observers and `changed` keep it alive like any computed signal; when it
+                    // is gone, the following ends.
+                    let owner = owner.clone();
+                    let var = Var::held_with_release(value, move || {
+                        if let Some(core) = owner.upgrade() {
+                            core.remove_interest(route_id);
+                        }
+                    });
                     let _ = local.set(var.downgrade());
                     let _ = first.send(var.signal());
                 } else if let Some(var) = local.get().and_then(crate::reactive::WeakVar::upgrade) {

@@ -1,8 +1,11 @@
 //! `Event<T>`: discrete occurrences that can be fired on one peer and observed on others.
 //!
 //! An event is a cheap handle (`Clone` shares it). Observers run synchronously, in
-//! registration order, on the task that fires. Derived events (`map`, `filter`) are kept alive
-//! by their source, so a pipeline built once stays connected as long as its source lives.
+//! registration order, on the task that fires. An event that something else feeds (a derived
+//! event: `map`, `filter`, `merge`; a remote event's local copy) lives while it has handles or
+//! observers: an observed pipeline stays connected as long as its source lives, and one that
+//! nobody can see any more is let go, up to its source (and, for a remote event, the remote
+//! stops sending it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +33,41 @@ struct Shared<T> {
     /// Serialises registrations and cancellations against each other.
     changes: Mutex<()>,
     next_observer: AtomicU64,
+    /// Something else fires this event (it is derived, or a remote event's local copy): while
+    /// observed, it keeps itself alive, since it may still fire without a handle.
+    fed: std::sync::atomic::AtomicBool,
+    keep_alive: Mutex<Option<Arc<Shared<T>>>>,
+    /// Runs when the event is gone: a remote subscription ends here.
+    on_release: Mutex<Option<Box<dyn FnOnce() + Send + Sync>>>,
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        let upstream = std::mem::take(self.upstream.get_mut().unwrap_or_else(PoisonError::into_inner));
+        for Upstream { observation, release } in upstream {
+            observation.cancel();
+            release();
+        }
+        if let Some(release) = self.on_release.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+            release();
+        }
+    }
+}
+
+/// A handle that does not keep an event alive: what a feeder holds.
+pub(crate) struct WeakEvent<T>(std::sync::Weak<Shared<T>>);
+
+impl<T> WeakEvent<T> {
+    /// The event, if it still has handles or observers.
+    pub(crate) fn upgrade(&self) -> Option<Event<T>> {
+        self.0.upgrade().map(|shared| Event { shared })
+    }
+}
+
+impl<T> Clone for WeakEvent<T> {
+    fn clone(&self) -> Self {
+        WeakEvent(self.0.clone())
+    }
 }
 
 /// A stream of discrete occurrences of `T`.
@@ -91,8 +129,25 @@ impl<T: 'static> Event<T> {
                 pinned: std::sync::atomic::AtomicBool::new(false),
                 changes: Mutex::new(()),
                 next_observer: AtomicU64::new(0),
+                fed: std::sync::atomic::AtomicBool::new(false),
+                keep_alive: Mutex::new(None),
+                on_release: Mutex::new(None),
             }),
         }
+    }
+
+    /// A new event fed from elsewhere through a [`WeakEvent`]: it lives while it has handles
+    /// or observers, and `release` runs when it is gone.
+    pub(crate) fn fed(release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        let event = Event::new();
+        event.shared.fed.store(true, Ordering::Release);
+        *event.shared.on_release.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(release));
+        event
+    }
+
+    /// A handle that does not keep this event alive.
+    pub(crate) fn downgrade(&self) -> WeakEvent<T> {
+        WeakEvent(Arc::downgrade(&self.shared))
     }
 
     /// Delivers `value` to every observer, in the order they were registered.
@@ -109,15 +164,28 @@ impl<T: 'static> Event<T> {
         let observer: ObserverFn<T> = Arc::new(observer);
         let _changing = self.shared.changes.lock().unwrap_or_else(PoisonError::into_inner);
         let observers: Observers<T> = self.shared.observers.load().iter().cloned().chain([(id, observer)]).collect();
+        let first = observers.len() == 1;
         self.shared.observers.store(Arc::new(observers));
+        if first && self.shared.fed.load(Ordering::Acquire) {
+            *self.shared.keep_alive.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&self.shared));
+        }
         let weak = Arc::downgrade(&self.shared);
         Observation {
             cancel: Box::new(move || {
                 if let Some(shared) = weak.upgrade() {
-                    let _changing = shared.changes.lock().unwrap_or_else(PoisonError::into_inner);
+                    let changing = shared.changes.lock().unwrap_or_else(PoisonError::into_inner);
                     let observers: Observers<T> =
                         shared.observers.load().iter().filter(|(observer, _)| *observer != id).cloned().collect();
+                    let last = observers.is_empty();
                     shared.observers.store(Arc::new(observers));
+                    // Let go of itself outside the lock: that may be the last reference.
+                    let held = if last {
+                        shared.keep_alive.lock().unwrap_or_else(PoisonError::into_inner).take()
+                    } else {
+                        None
+                    };
+                    drop(changing);
+                    drop(held);
                 }
             }),
         }
@@ -126,14 +194,20 @@ impl<T: 'static> Event<T> {
     /// An event that fires `f(value)` whenever this one fires `value`.
     pub fn map<U: 'static>(&self, f: impl Fn(&T) -> U + Send + Sync + 'static) -> Event<U> {
         let mapped = Event::new();
-        let target = mapped.clone();
-        let observation = self.observe(move |value| target.fire(f(value)));
+        let target = mapped.downgrade();
+        let observation = self.observe(move |value| {
+            if let Some(target) = target.upgrade() {
+                target.fire(f(value));
+            }
+        });
         mapped.derived_from(self, observation);
         mapped
     }
 
-    /// Records that this event is fed by `observation` on `source`.
+    /// Records that this event is fed by `observation` on `source`: it holds its source, and
+    /// the source only reaches it weakly.
     fn derived_from<S: 'static>(&self, source: &Event<S>, observation: Observation) {
+        self.shared.fed.store(true, Ordering::Release);
         let source = source.clone();
         let release = Box::new(move || {
             if !source.shared.pinned.load(Ordering::Acquire) && source.observer_count() == 0 {
@@ -164,9 +238,9 @@ impl<T: 'static> Event<T> {
         T: Clone,
     {
         let filtered = Event::new();
-        let target = filtered.clone();
+        let target = filtered.downgrade();
         let observation = self.observe(move |value| {
-            if keep(value) {
+            if let Some(target) = target.upgrade().filter(|_| keep(value)) {
                 target.fire(value.clone());
             }
         });
@@ -181,8 +255,12 @@ impl<T: 'static> Event<T> {
     {
         let merged = Event::new();
         for source in [self, other] {
-            let target = merged.clone();
-            let observation = source.observe(move |value: &T| target.fire(value.clone()));
+            let target = merged.downgrade();
+            let observation = source.observe(move |value: &T| {
+                if let Some(target) = target.upgrade() {
+                    target.fire(value.clone());
+                }
+            });
             merged.derived_from(source, observation);
         }
         merged
@@ -241,5 +319,25 @@ mod tests {
         let lonely = placed.map(|v| *v);
         lonely.detach();
         assert_eq!(placed.observer_count(), 1);
+    }
+
+    #[test]
+    fn a_derived_event_nobody_can_see_is_let_go_and_leaves_its_source() {
+        let source = Event::new();
+        let mapped = source.map(|v: &i32| v + 1);
+        assert_eq!(source.observer_count(), 1);
+        drop(mapped);
+        assert_eq!(source.observer_count(), 0, "the unobserved map is gone, and so is its observer");
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&released);
+        let fed: Event<i32> = Event::fed(move || flag.store(true, Ordering::SeqCst));
+        let observation = fed.map(|v| v * 2).observe(|_| {});
+        let feeder = fed.downgrade();
+        drop(fed);
+        assert!(feeder.upgrade().is_some(), "observed through its map: still alive");
+        assert!(!released.load(Ordering::SeqCst));
+        observation.cancel();
+        assert!(feeder.upgrade().is_none(), "nobody observes it any more");
+        assert!(released.load(Ordering::SeqCst), "and its release ran");
     }
 }

@@ -172,6 +172,16 @@ struct Core<T> {
     observer_changes: Mutex<()>,
     next_observer: AtomicU64,
     changed: Event<T>,
+    /// Runs when the signal is gone: following a remote signal ends here.
+    on_release: Mutex<Option<Box<dyn FnOnce() + Send + Sync>>>,
+}
+
+impl<T> Drop for Core<T> {
+    fn drop(&mut self) {
+        if let Some(release) = self.on_release.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+            release();
+        }
+    }
 }
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> Node for Core<T> {
@@ -298,6 +308,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 observer_changes: Mutex::new(()),
                 next_observer: AtomicU64::new(0),
                 changed: Event::new(),
+                on_release: Mutex::new(None),
             }),
         }
     }
@@ -391,6 +402,11 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
         })
     }
 
+    /// How many observers are registered (a remote that follows this signal counts as one).
+    pub fn observer_count(&self) -> usize {
+        self.core.observers.load().len()
+    }
+
     /// Fires the new value after every turn that changed this signal. A computed signal whose
     /// `changed` event was handed out stays alive for good, since its observers cannot be seen.
     pub fn changed(&self) -> Event<T> {
@@ -429,6 +445,13 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Var<T> {
         let var = Var::new(value);
         let node: Arc<dyn Node> = var.signal.core.clone();
         let _ = var.signal.core.this.set(Arc::downgrade(&node));
+        var
+    }
+
+    /// [`Var::held`], running `release` once the variable is gone.
+    pub(crate) fn held_with_release(value: T, release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        let var = Var::held(value);
+        *var.signal.core.on_release.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(release));
         var
     }
 }
