@@ -14,8 +14,9 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use crate::core::{lock, unsubscribe, Connection, RouteCache};
 use crate::credentials::CLUSTER_SERVER_NAME;
 use crate::here::Here;
-use crate::outbound::{Outbound, Push, SEND_BUFFER_LIMIT};
+use crate::outbound::{Outbound, Push, Queued, SEND_BUFFER_LIMIT};
 use crate::placement::{EventSink, Peer};
+use crate::reactive::backlog;
 use crate::remote::RemoteInfo;
 use crate::wire::handshake::Admitted;
 use crate::wire::{self, decode_frame, encode_frame, Failure, Header, Hello, Refusal, ReplyStatus};
@@ -34,11 +35,23 @@ pub(crate) const CLOSE_FAILED: u32 = 4;
 const CLOSE_DUPLICATE: u32 = 5;
 /// Placed code asked to disconnect this remote; the reason says why.
 pub(crate) const CLOSE_DISCONNECT: u32 = 6;
+/// The remote did not read what it subscribed to: its buffer stayed past its limit for
+/// [`SLOW_READER`], or reached the hard limit.
+const CLOSE_TOO_SLOW: u32 = 7;
+
+/// How long a sender that feels backpressure waits for one subscriber to make room before
+/// that subscriber counts as too slow and is disconnected: long enough for any stall that
+/// failure detection tolerates, short enough that one stuck reader does not hold up the others
+/// for long.
+const SLOW_READER: Duration = Duration::from_secs(10);
 
 /// How long a reader whose stream ended waits for the close that says why.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Frames a reader handles before it lets other tasks run.
+const FRAMES_PER_TURN: u32 = 64;
 
 type FrameReader = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
 
@@ -82,6 +95,7 @@ fn describe_close(error: &quinn::ConnectionError) -> String {
                 code if code == u64::from(CLOSE_FAILED) => format!("stopped after a failure: {reason}"),
                 code if code == u64::from(CLOSE_DUPLICATE) => format!("replaced: {reason}"),
                 code if code == u64::from(CLOSE_DISCONNECT) => format!("disconnected by the remote: {reason}"),
+                code if code == u64::from(CLOSE_TOO_SLOW) => format!("too slow: {reason}"),
                 _ if reason.is_empty() => "closed by the remote".to_owned(),
                 _ => format!("closed by the remote: {reason}"),
             }
@@ -394,7 +408,15 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
     };
     let requester = crate::placement::Requester(Arc::clone(&connection.info));
     let mut routes = RouteCache::default();
+    let mut since_yield = 0u32;
     loop {
+        // A remote that floods finds frames always ready: let the other connections' readers
+        // (and the QUIC driver) run between batches, so one remote cannot starve the others.
+        since_yield += 1;
+        if since_yield == FRAMES_PER_TURN {
+            since_yield = 0;
+            tokio::task::yield_now().await;
+        }
         let frame = match frames.next().await {
             Some(Ok(frame)) => frame.freeze(),
             Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
@@ -433,7 +455,8 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 let Ok(permit) = Arc::clone(&connection.calls_in_flight).acquire_owned().await else {
                     return ("shut down".to_owned(), true);
                 };
-                serve_tell(here, connection, item, owned_payload(), permit, &requester);
+                let waits = serve_tell(here, connection, item, owned_payload(), permit, &requester);
+                backlog::drain(waits).await;
             }
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
@@ -452,9 +475,13 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
             }
             Header::Unsubscribe { item } => unsubscribe(connection, item),
             Header::Event { item } => {
-                if let Err(error) = connection.deliver(&mut routes, item, payload) {
+                // Occurrences relayed from here on to slow subscribers make this reader wait,
+                // which slows the remote down through QUIC flow control.
+                let (delivered, waits) = backlog::collect(|| connection.deliver(&mut routes, item, payload));
+                if let Err(error) = delivered {
                     return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
                 }
+                backlog::drain(waits).await;
             }
             Header::Hello(_) => return violation("a second hello".to_owned()),
         }
@@ -513,11 +540,15 @@ async fn serve_call<P: Peer>(
             return;
         }
     };
-    if let Some(outcome) = (&mut pending).now_or_never() {
+    // Occurrences it fires for slow subscribers make the reader wait, after the reply.
+    let (finished, waits) = backlog::collect(|| (&mut pending).now_or_never());
+    if let Some(outcome) = finished {
         let (status, payload) = reply(caught(outcome), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
+        backlog::drain(waits).await;
         return;
     }
+    backlog::drain(waits).await;
     let connection = Arc::clone(connection);
     tokio::spawn(async move {
         let (status, payload) = reply(caught(pending.await), max_frame);
@@ -527,7 +558,8 @@ async fn serve_call<P: Peer>(
 }
 
 /// Serves a one-way call: like a call, but the outcome stays here. A failure is logged, since
-/// the caller asked not to hear about it.
+/// the caller asked not to hear about it. Returns what the reader waits for before it reads on
+/// (room for the occurrences the call fired).
 fn serve_tell<P: Peer>(
     here: &Here<P>,
     connection: &Arc<Connection>,
@@ -535,7 +567,7 @@ fn serve_tell<P: Peer>(
     args: Bytes,
     permit: tokio::sync::OwnedSemaphorePermit,
     requester: &crate::placement::Requester,
-) {
+) -> Vec<backlog::Wait> {
     let item_name = here.core.spec.item_name(item);
     let failed = Arc::clone(&connection.failed_tells);
     // A remote decides how many of its one-way calls fail: log at powers of two, not each.
@@ -549,16 +581,22 @@ fn serve_tell<P: Peer>(
     };
     let mut pending = match P::__serve_call(here, item, args, requester) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-        Err(failure) => return report(&connection.info, Err(failure)),
+        Err(failure) => {
+            report(&connection.info, Err(failure));
+            return Vec::new();
+        }
     };
-    if let Some(outcome) = (&mut pending).now_or_never() {
-        return report(&connection.info, caught(outcome));
+    let (finished, waits) = backlog::collect(|| (&mut pending).now_or_never());
+    if let Some(outcome) = finished {
+        report(&connection.info, caught(outcome));
+        return waits;
     }
     let remote = Arc::clone(&connection.info);
     tokio::spawn(async move {
         report(&remote, caught(pending.await));
         drop(permit);
     });
+    waits
 }
 
 /// Sends a signal's values to one subscriber, conflating to the latest while its buffer is
@@ -603,6 +641,17 @@ impl LatestValue {
     }
 }
 
+/// Waits until `out` has room again; a subscriber that makes none within [`SLOW_READER`] is
+/// disconnected as too slow, so that one stuck reader cannot hold up its senders for good.
+async fn wait_for_reader(out: Arc<Outbound>, quic: quinn::Connection, remote: Arc<RemoteInfo>) {
+    if tokio::time::timeout(SLOW_READER, out.room()).await.is_err() {
+        let reason = format!("it read nothing of what it subscribed to for {} s", SLOW_READER.as_secs());
+        tracing::warn!(%remote, "disconnecting a subscriber that is too slow: {reason}");
+        quic.close(CLOSE_TOO_SLOW.into(), reason.as_bytes());
+        out.close();
+    }
+}
+
 /// Occurrences dropped because a subscriber's send buffer was full, over all connections.
 static DROPPED_OCCURRENCES: AtomicU64 = AtomicU64::new(0);
 
@@ -644,11 +693,27 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
             }
         })
     } else {
+        // Every occurrence is queued; past the limit, whoever fired it and can wait is told to.
+        let quic = connection.quic.clone();
+        let key = Arc::as_ptr(&out) as usize;
         Arc::new(move |payload: &[u8]| {
-            if fits(payload, &remote) && out.try_push(&Header::Event { item }, payload) == Push::Full {
-                let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(%remote, dropped, "send buffer full: dropped event occurrences for a slow subscriber");
+            if !fits(payload, &remote) {
+                return;
+            }
+            match out.queue(&Header::Event { item }, payload) {
+                Queued::Buffered { over_limit: false } | Queued::Closed => {}
+                Queued::Buffered { over_limit: true } => {
+                    let (out, quic, remote) = (Arc::clone(&out), quic.clone(), Arc::clone(&remote));
+                    backlog::report(key, move || Box::pin(wait_for_reader(out, quic, remote)));
+                }
+                Queued::Overflow => {
+                    let reason = format!(
+                        "{} MiB of occurrences waited to be sent to it (fired without waiting for room, `Event::fire`)",
+                        out.buffered() >> 20
+                    );
+                    tracing::warn!(%remote, "disconnecting a subscriber that is too slow: {reason}");
+                    quic.close(CLOSE_TOO_SLOW.into(), reason.as_bytes());
+                    out.close();
                 }
             }
         })

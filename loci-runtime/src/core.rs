@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, RemoteError};
-use crate::outbound::{Outbound, Push};
+use crate::outbound::Outbound;
 use crate::reactive::{Event, Observation};
 use crate::reconnect::await_single;
 pub use crate::reconnect::Reconnect;
@@ -263,10 +263,9 @@ impl Connection {
             self.routes_version.fetch_add(1, Ordering::Release);
             first
         };
-        if (first || resubscribe) && self.out.try_push(&Header::Subscribe { item }, &[]) == Push::Full {
-            // Never lose a subscription: wait for room on the connection's runtime.
-            let out = Arc::clone(&self.out);
-            self.runtime.spawn(async move { out.push(&Header::Subscribe { item }, &[]).await });
+        if first || resubscribe {
+            // Never lost, never reordered with an unsubscription: past the buffer's limit.
+            self.out.push_control(&Header::Subscribe { item });
         }
     }
 
@@ -286,9 +285,8 @@ impl Connection {
             self.routes_version.fetch_add(1, Ordering::Release);
             last
         };
-        if last && self.out.try_push(&Header::Unsubscribe { item }, &[]) == Push::Full {
-            let out = Arc::clone(&self.out);
-            self.runtime.spawn(async move { out.push(&Header::Unsubscribe { item }, &[]).await });
+        if last {
+            self.out.push_control(&Header::Unsubscribe { item });
         }
     }
 

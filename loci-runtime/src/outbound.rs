@@ -12,8 +12,14 @@ use tokio::sync::Notify;
 use crate::core::lock;
 use crate::wire::{encode_frame, Header};
 
-/// Bytes buffered per connection before event occurrences are dropped and calls wait.
+/// Bytes buffered per connection before senders wait (calls, and event senders that feel
+/// backpressure) and lossy events are dropped.
 pub(crate) const SEND_BUFFER_LIMIT: usize = 1 << 20;
+
+/// How many times its limit a connection's buffer may hold before the remote counts as too
+/// slow: occurrences fired without waiting ([`crate::Event::fire`]) are buffered up to here,
+/// then the connection is closed rather than an occurrence lost silently.
+pub(crate) const HARD_LIMIT_FACTOR: usize = 16;
 
 /// What happened to a frame offered to the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +35,18 @@ pub(crate) enum Push {
 struct State {
     bytes: BytesMut,
     closed: bool,
+}
+
+/// What happened to an event occurrence offered to the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queued {
+    /// Buffered; `over_limit` says that the buffer is past its limit, so the sender should
+    /// wait for room before it sends more.
+    Buffered { over_limit: bool },
+    /// Not buffered: the buffer is at its hard limit; the remote is too slow.
+    Overflow,
+    /// The connection is closed.
+    Closed,
 }
 
 /// The frames waiting to be written to one connection.
@@ -69,6 +87,65 @@ impl Outbound {
             self.data_ready.notify_one();
         }
         Push::Buffered
+    }
+
+    /// Buffers an event occurrence, past the limit if need be, up to the hard limit.
+    pub fn queue(&self, header: &Header, payload: &[u8]) -> Queued {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Queued::Closed;
+        }
+        let was_empty = state.bytes.is_empty();
+        if !was_empty && state.bytes.len() + payload.len() > self.limit * HARD_LIMIT_FACTOR {
+            return Queued::Overflow;
+        }
+        if let Err(error) = encode_frame(&mut state.bytes, header, payload) {
+            tracing::warn!(%error, "dropped a frame whose header could not be encoded");
+        }
+        let over_limit = state.bytes.len() > self.limit;
+        drop(state);
+        if was_empty {
+            self.data_ready.notify_one();
+        }
+        Queued::Buffered { over_limit }
+    }
+
+    /// Buffers a small control frame (subscribing, unsubscribing) whatever the buffer holds,
+    /// so that control frames never wait and never overtake one another.
+    pub fn push_control(&self, header: &Header) {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return;
+        }
+        let was_empty = state.bytes.is_empty();
+        if let Err(error) = encode_frame(&mut state.bytes, header, &[]) {
+            tracing::warn!(%error, "dropped a frame whose header could not be encoded");
+        }
+        drop(state);
+        if was_empty {
+            self.data_ready.notify_one();
+        }
+    }
+
+    /// Waits until the buffer is within its limit (or closed).
+    pub async fn room(&self) {
+        loop {
+            let space = self.space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            {
+                let state = lock(&self.state);
+                if state.closed || state.bytes.len() <= self.limit {
+                    return;
+                }
+            }
+            space.await;
+        }
+    }
+
+    /// Bytes buffered now.
+    pub fn buffered(&self) -> usize {
+        lock(&self.state).bytes.len()
     }
 
     /// Buffers one frame, waiting for room; `false` if the connection closed.

@@ -68,7 +68,7 @@ pub mod chat {
             match line.trim() {
                 "" => {}
                 "/who" => println!("online: {}", ctx.remote(online).as_local().await?.join(", ")),
-                _ => ctx.local(message).fire(line),
+                _ => ctx.local(message).send(line).await,
             }
         }
         // Without input (run as a service, stdin closed) a node keeps showing the others' lines

@@ -71,7 +71,7 @@ pub mod p2p {
                         peers.sort();
                         println!("peers: {}", peers.join(", "));
                     }
-                    Some(line) => ctx.local(message).fire(line),
+                    Some(line) => ctx.local(message).send(line).await,
                     None => return Ok(()),
                 },
             }

@@ -158,6 +158,23 @@ impl<T: 'static> Event<T> {
         }
     }
 
+    /// Fires `value` like [`Event::fire`] (at once, before this returns), and gives a future
+    /// that waits until every remote subscriber it was queued for has room again: awaiting it
+    /// is backpressure. A sender that awaits every `send` never makes a slow subscriber's queue
+    /// grow past its limit, and loses nothing; see the delivery guarantees in the guide.
+    ///
+    /// ```
+    /// # async fn feed(lines: loci::Event<String>) {
+    /// for n in 0..1_000 {
+    ///     lines.send(format!("line {n}")).await;
+    /// }
+    /// # }
+    /// ```
+    pub fn send(&self, value: T) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let ((), waits) = super::backlog::collect(|| self.fire(value));
+        super::backlog::drain(waits)
+    }
+
     /// Calls `observer` for every occurrence fired from now on.
     pub fn observe(&self, observer: impl Fn(&T) + Send + Sync + 'static) -> Observation {
         let id = self.shared.next_observer.fetch_add(1, Ordering::Relaxed);

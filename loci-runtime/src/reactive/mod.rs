@@ -6,6 +6,7 @@
 //! Events fire between turns: an occurrence that updates a signal (`fold`, `toggle`, ...)
 //! starts a turn of its own.
 
+pub(crate) mod backlog;
 mod event;
 mod signal;
 
