@@ -95,19 +95,21 @@ async fn flood(args: Args) -> loci::Result<()> {
         done.recv().await;
     }
     let elapsed = began.elapsed();
-    let tally = tally.lock().unwrap();
-    let (first, last) = (tally.finished.values().min().copied(), tally.finished.values().max().copied());
-    println!(
-        "received {} lines from {} senders, {} out of order, in {:.2} s ({:.0} lines/s); senders finished between {:.2} s and {:.2} s",
-        tally.total,
-        tally.next.len(),
-        tally.out_of_order,
-        elapsed.as_secs_f64(),
-        tally.total as f64 / elapsed.as_secs_f64(),
-        first.unwrap_or_default().as_secs_f64(),
-        last.unwrap_or_default().as_secs_f64(),
-    );
-    drop(tally);
+    let summary = {
+        let tally = tally.lock().unwrap();
+        let (first, last) = (tally.finished.values().min().copied(), tally.finished.values().max().copied());
+        format!(
+            "received {} lines from {} senders, {} out of order, in {:.2} s ({:.0} lines/s); senders finished between {:.2} s and {:.2} s",
+            tally.total,
+            tally.next.len(),
+            tally.out_of_order,
+            elapsed.as_secs_f64(),
+            tally.total as f64 / elapsed.as_secs_f64(),
+            first.unwrap_or_default().as_secs_f64(),
+            last.unwrap_or_default().as_secs_f64(),
+        )
+    };
+    println!("{summary}");
     // Stay until stopped: the others may still be receiving this node's lines.
     running.ended().await
 }
