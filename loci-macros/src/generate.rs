@@ -191,7 +191,7 @@ fn handle(model: &Model, item: &Placed) -> TokenStream {
     let name_str = item.label();
     let output = &item.output;
     let (kind, kind_impl) = match &item.kind {
-        Kind::Event { item: event_item } => (
+        Kind::Event { item: event_item, .. } => (
             quote!(::loci::EventKind),
             quote_spanned! {event_item.span()=>
                 impl ::loci::PlacedEvent for #ty { type Item = #event_item; }
@@ -667,7 +667,8 @@ fn fingerprint(model: &Model) -> [u8; 16] {
             params.push(format!("per {}", requester.peer));
         }
         let kind = match item.kind {
-            Kind::Event { .. } => "event",
+            Kind::Event { lossy: false, .. } => "event",
+            Kind::Event { lossy: true, .. } => "lossy event",
             Kind::Signal { .. } => "signal",
             Kind::Function => "fn",
             Kind::Local { supplied: false, .. } => "local",
@@ -738,7 +739,8 @@ fn module_spec(model: &Model) -> TokenStream {
         let name = item.label();
         let peer = peer_index(model, &item.peer);
         let (kind, supplied) = match item.kind {
-            Kind::Event { .. } => (quote!(Event), false),
+            Kind::Event { lossy: false, .. } => (quote!(Event), false),
+            Kind::Event { lossy: true, .. } => (quote!(LossyEvent), false),
             Kind::Signal { .. } => (quote!(Signal), false),
             Kind::Function => (quote!(Function), false),
             Kind::Once => (quote!(Once), false),
@@ -808,7 +810,7 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
             Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
             Item::Fn(func) => {
                 let mut func = func.clone();
-                func.attrs.retain(|a| !a.path().is_ident("once"));
+                func.attrs.retain(|a| !a.path().is_ident("once") && !a.path().is_ident("lossy"));
                 // Remote blocks and spores are only understood by the full expansion.
                 if uses_lifted_macros(func.block.to_token_stream()) {
                     func.block = Box::new(syn::parse_quote!({ ::core::unreachable!() }));

@@ -133,7 +133,8 @@ pub struct Context {
 
 pub enum Kind {
     /// `fn name() -> Event<Item>`: a value created once per instance.
-    Event { item: Box<Type> },
+    /// `lossy` when marked `#[lossy]`: occurrences may be dropped for a slow subscriber.
+    Event { item: Box<Type>, lossy: bool },
     /// `fn name() -> Signal<Item>` or `-> Var<Item>`: a value created once per instance.
     Signal { item: Box<Type> },
     /// Any other placed function: run for every access.
@@ -376,13 +377,19 @@ fn placed(errors: &Errors, decl: PlacedDecl) -> Option<Placed> {
         );
         return None;
     }
+    if let (Some(lossy), None) = (&decl.lossy, &event) {
+        errors.spanned(
+            lossy,
+            format!("`#[lossy]` marks a placed event whose occurrences may be dropped for a slow subscriber, but `{name}` does not return an `Event`; remove `#[lossy]` (signals always skip to the latest value)"),
+        );
+    }
     let kind = if let Some(once) = &decl.once {
         if event.is_some() || signal.is_some() || local.is_some() {
             errors.spanned(once, format!("`{name}` returns a reactive or `Local` value, which is created once per instance anyway; remove `#[once]`"));
         }
         Kind::Once
     } else if let Some(item) = event {
-        Kind::Event { item: Box::new(item) }
+        Kind::Event { item: Box::new(item), lossy: decl.lossy.is_some() }
     } else if let Some(item) = signal {
         Kind::Signal { item: Box::new(item) }
     } else if let Some(item) = local {

@@ -58,13 +58,15 @@ impl syn::parse::Parse for TieDecl {
 }
 
 pub struct PlacedDecl {
-    /// The function with `#[on]` and `#[once]` removed; an empty body when it had none.
+    /// The function with `#[on]`, `#[once]` and `#[lossy]` removed; an empty body when it had none.
     pub func: ItemFn,
     pub peer: Ident,
     /// Written without a body (`fn mode() -> Local<Mode>;`): supplied when the instance starts.
     pub bodiless: bool,
     /// Marked `#[once]`: a data value computed once per instance.
     pub once: Option<Attribute>,
+    /// Marked `#[lossy]`: an event whose occurrences may be dropped for a slow subscriber.
+    pub lossy: Option<Attribute>,
 }
 
 const MULTIPLICITIES: [&str; 3] = ["Single", "Optional", "Multiple"];
@@ -199,12 +201,20 @@ fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
     let attrs = std::mem::take(&mut func.attrs);
     let mut peers = Vec::new();
     let mut once = None;
+    let mut lossy = None;
     for attr in attrs {
         if attr.path().is_ident("once") {
             if !matches!(attr.meta, syn::Meta::Path(_)) {
                 errors.spanned(&attr, "`#[once]` takes no arguments");
             }
             once = Some(attr);
+            continue;
+        }
+        if attr.path().is_ident("lossy") {
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                errors.spanned(&attr, "`#[lossy]` takes no arguments");
+            }
+            lossy = Some(attr);
             continue;
         }
         if !attr.path().is_ident("on") {
@@ -224,7 +234,7 @@ fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
         return None;
     }
     let (peer, _) = peers.into_iter().next()?;
-    Some(PlacedDecl { func, peer, bodiless: false, once })
+    Some(PlacedDecl { func, peer, bodiless: false, once, lossy })
 }
 
 /// A function without `#[on]` is shared code (a helper may take `&Here<P>`), unless it is a
@@ -233,6 +243,12 @@ fn unplaced_fn(errors: &Errors, func: &ItemFn) {
     let name = &func.sig.ident;
     if name == "main" {
         errors.spanned(name, "`main` has no placement: say whose `main` it is with `#[on(Peer)]`");
+    }
+    if let Some(lossy) = func.attrs.iter().find(|attr| attr.path().is_ident("lossy")) {
+        errors.spanned(
+            lossy,
+            format!("`#[lossy]` marks a placed event; say where `{name}` lives with `#[on(Peer)]` next to it"),
+        );
     }
     if let Some(once) = func.attrs.iter().find(|attr| attr.path().is_ident("once")) {
         errors.spanned(

@@ -409,6 +409,8 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
     let requester = crate::placement::Requester(Arc::clone(&connection.info));
     let mut routes = RouteCache::default();
     let mut since_yield = 0u32;
+    // The number each lossy event's next occurrence should have.
+    let mut next_sample: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
     loop {
         // A remote that floods finds frames always ready: let the other connections' readers
         // (and the QUIC driver) run between batches, so one remote cannot starve the others.
@@ -474,7 +476,15 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 }
             }
             Header::Unsubscribe { item } => unsubscribe(connection, item),
-            Header::Event { item } => {
+            Header::Event { item } | Header::Sample { item, .. } => {
+                if let Header::Sample { seq, .. } = header {
+                    // A number skipped is what the remote dropped for this subscriber.
+                    let expected = next_sample.entry(item).or_insert(0);
+                    if seq > *expected {
+                        here.core.missed.fire((Arc::clone(&connection.info), item, seq - *expected));
+                    }
+                    *expected = seq + 1;
+                }
                 // Occurrences relayed from here on to slow subscribers make this reader wait,
                 // which slows the remote down through QUIC flow control.
                 let (delivered, waits) = backlog::collect(|| connection.deliver(&mut routes, item, payload));
@@ -652,11 +662,11 @@ async fn wait_for_reader(out: Arc<Outbound>, quic: quinn::Connection, remote: Ar
     }
 }
 
-/// Occurrences dropped because a subscriber's send buffer was full, over all connections.
+/// Occurrences of lossy events dropped because a subscriber's send buffer was full.
 static DROPPED_OCCURRENCES: AtomicU64 = AtomicU64::new(0);
 
-/// How many event occurrences this process has dropped for slow subscribers (whose send
-/// buffer was full) since it started.
+/// How many occurrences of `#[lossy]` events this process has dropped for slow subscribers
+/// (whose send buffer was full) since it started. Other events are never dropped.
 pub fn dropped_occurrences() -> u64 {
     DROPPED_OCCURRENCES.load(Ordering::Relaxed)
 }
@@ -690,6 +700,21 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
         Arc::new(move |payload: &[u8]| {
             if fits(payload, &remote) {
                 latest.offer(payload);
+            }
+        })
+    } else if here.core.is_lossy(item) {
+        // Numbered per subscription; what finds no room is dropped, and the gap shows.
+        let seq = AtomicU64::new(0);
+        Arc::new(move |payload: &[u8]| {
+            if !fits(payload, &remote) {
+                return;
+            }
+            let seq = seq.fetch_add(1, Ordering::Relaxed);
+            if out.try_push(&Header::Sample { item, seq }, payload) == Push::Full {
+                let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::debug!(%remote, dropped, "send buffer full: dropped occurrences of a lossy event");
+                }
             }
         })
     } else {

@@ -389,6 +389,8 @@ pub(crate) struct Core {
     interests: Mutex<Vec<Interest>>,
     next_route: AtomicU64,
     pub topology: Box<[Topology]>,
+    /// Fired for every gap in a lossy event's numbering: the remote, the item, how many.
+    pub missed: Event<(Arc<RemoteInfo>, ItemId, u64)>,
     stop: Mutex<Option<Stop>>,
     pub stop_notify: Notify,
     /// The QUIC endpoint, once open: dialling at run time needs it.
@@ -436,6 +438,7 @@ impl Core {
                 .iter()
                 .map(|_| Topology { joined: Event::new(), left: Event::new(), changed: Notify::new() })
                 .collect(),
+            missed: Event::new(),
             stop: Mutex::new(None),
             stop_notify: Notify::new(),
         })
@@ -607,6 +610,11 @@ impl Core {
     /// Whether `item` is a placed signal (whose current value each new route needs).
     pub fn is_signal(&self, item: ItemId) -> bool {
         self.spec.items.get(usize::from(item)).is_some_and(|spec| spec.kind == crate::spec::ItemKind::Signal)
+    }
+
+    /// Whether `item` is a placed event marked `#[lossy]`.
+    pub fn is_lossy(&self, item: ItemId) -> bool {
+        self.spec.items.get(usize::from(item)).is_some_and(|spec| spec.kind == crate::spec::ItemKind::LossyEvent)
     }
 
     /// The connection to `remote`: by its connection id, else (a remote received inside a

@@ -301,6 +301,17 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
         remotes.into_iter().map(|remote| (remote.clone(), Self::subscribe(self.here, &remote))).collect()
     }
 
+    /// How many occurrences of this event each remote dropped for this instance, fired at each
+    /// gap as `(remote, how many)`. Only a `#[lossy]` event drops occurrences (when this
+    /// instance reads slower than the remote fires); for any other event this never fires.
+    pub fn missed(self) -> Event<(Remote<V::Peer>, u64)> {
+        self.here
+            .core
+            .missed
+            .filter(|(_, item, _)| *item == V::ID)
+            .map(|(info, _, count)| (Remote::new(Arc::clone(info)), *count))
+    }
+
     /// The event of one particular remote. Empty if that remote is gone.
     pub fn from(self, remote: &Remote<V::Peer>) -> Event<V::Item> {
         Self::subscribe(self.here, remote)

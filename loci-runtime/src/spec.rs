@@ -55,6 +55,9 @@ pub struct PeerSpec {
 pub enum ItemKind {
     /// A placed `Event<T>`, created when the instance starts.
     Event,
+    /// A placed `Event<T>` marked `#[lossy]`: occurrences a subscriber's buffer has no room
+    /// for are dropped (and numbered, so the subscriber sees the gap).
+    LossyEvent,
     /// A placed `Signal<T>` or `Var<T>`, created when the instance starts.
     Signal,
     /// A placed function, run for every remote access.

@@ -73,6 +73,13 @@ pub mod cluster {
         loci::Var::new("idle".to_owned())
     }
 
+    /// The job manager's load, sampled: a slow reader may skip samples.
+    #[lossy]
+    #[on(JobManager)]
+    pub fn load_samples() -> Event<(u64, String)> {
+        Event::new()
+    }
+
     /// Log lines of the job manager.
     #[on(JobManager)]
     pub fn log_lines() -> Event<String> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use loci_tests::cluster::{current_job, free_slots, log_lines, JobManager, TaskManager};
+use loci_tests::cluster::{current_job, free_slots, load_samples, log_lines, JobManager, TaskManager};
 use loci_tests::{block_on, connecting, credentials, listening, wait_until, Spawned};
 
 #[test]
@@ -139,6 +139,51 @@ fn a_subscriber_flooded_past_the_hard_limit_is_disconnected_not_silently_skipped
         lines.fire(format!("{n}:{padding}"));
     }
     assert_eq!(left.recv_timeout(Duration::from_secs(10)).unwrap(), "tm", "the subscriber was disconnected");
+}
+
+#[test]
+fn a_lossy_event_drops_for_a_slow_reader_and_the_reader_sees_each_gap() {
+    let creds = credentials("event-lossy");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "tm", "jobmanager", jm.addr));
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let missed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (got, lost) = (std::sync::Arc::clone(&received), std::sync::Arc::clone(&missed));
+    let samples = tm.here.remote(load_samples).as_local();
+    let _ = samples.observe(move |(n, _)| {
+        let mut got = got.lock().unwrap();
+        if got.len() < 100 {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        got.push(*n);
+    });
+    let _ = tm.here.remote(load_samples).missed().observe(move |(from, count)| {
+        assert_eq!(from.name(), "jm");
+        lost.fetch_add(*count, std::sync::atomic::Ordering::Relaxed);
+    });
+    let fire = jm.here.local(load_samples);
+    wait_until(|| fire.observer_count() == 1);
+    let before = loci::dropped_occurrences();
+    // 20 MB fired at once: far more than the buffer holds, so samples are dropped, not queued.
+    const FIRED: u64 = 20_000;
+    let padding = "x".repeat(1000);
+    for n in 0..FIRED {
+        fire.fire((n, padding.clone()));
+    }
+    let dropped = loci::dropped_occurrences() - before;
+    assert!(dropped > 0, "a burst far over the buffer drops samples of a lossy event");
+    // One more, once the reader caught up, makes a gap at the end visible too.
+    wait_until(|| received.lock().unwrap().len() as u64 == FIRED - dropped);
+    fire.fire((FIRED, String::new()));
+    wait_until(|| received.lock().unwrap().len() as u64 == FIRED - dropped + 1);
+    let got = received.lock().unwrap().clone();
+    assert!(got.windows(2).all(|pair| pair[0] < pair[1]), "samples arrive in order");
+    wait_until(|| missed.load(std::sync::atomic::Ordering::Relaxed) == dropped);
+    assert_eq!(
+        got.len() as u64 + missed.load(std::sync::atomic::Ordering::Relaxed),
+        FIRED + 1,
+        "every sample arrived or was counted as missed"
+    );
 }
 
 #[test]

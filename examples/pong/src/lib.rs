@@ -67,7 +67,10 @@ pub mod pong {
         Var::new(MAX_Y / 2 - RACKET_HEIGHT / 2)
     }
 
-    /// The server's clock.
+    /// The server's clock. Lossy: a tick that arrives late is worth nothing, so a remote that
+    /// follows the clock and falls behind skips ticks (and sees how many) rather than slowing
+    /// the server down.
+    #[lossy]
     #[on(Server)]
     pub fn tick() -> Event<()> {
         Event::new()

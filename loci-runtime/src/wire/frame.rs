@@ -52,6 +52,15 @@ pub enum Header {
         /// The placed function.
         item: ItemId,
     },
+    /// One occurrence of lossy event `item`, numbered per subscription from 0: a number
+    /// skipped is an occurrence the sender dropped because this subscriber was behind.
+    /// Payload: the postcard-encoded value.
+    Sample {
+        /// The placed event.
+        item: ItemId,
+        /// The occurrence's number in this subscription.
+        seq: u64,
+    },
 }
 
 /// Whether a reply carries a result or a [`Failure`].
