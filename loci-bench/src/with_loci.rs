@@ -26,6 +26,13 @@ pub mod bench {
         Event::new()
     }
 
+    /// Ticks fired on the hub, lossy: a spoke that is behind misses some.
+    #[lossy]
+    #[on(Hub)]
+    pub fn lossy_ticks() -> Event<Tick> {
+        Event::new()
+    }
+
     /// A value the hub changes, which spokes follow.
     #[on(Hub)]
     pub fn level() -> loci::Var<u64> {

@@ -14,7 +14,7 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use crate::core::{lock, unsubscribe, Connection, RouteCache};
 use crate::credentials::CLUSTER_SERVER_NAME;
 use crate::here::Here;
-use crate::outbound::{Outbound, Push, Queued, SEND_BUFFER_LIMIT};
+use crate::outbound::{Outbound, Push, Queued, LOSSY_LIMIT, SEND_BUFFER_LIMIT};
 use crate::placement::{EventSink, Peer};
 use crate::reactive::backlog;
 use crate::remote::RemoteInfo;
@@ -710,7 +710,7 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
                 return;
             }
             let seq = seq.fetch_add(1, Ordering::Relaxed);
-            if out.try_push(&Header::Sample { item, seq }, payload) == Push::Full {
+            if out.try_push_within(&Header::Sample { item, seq }, payload, LOSSY_LIMIT) == Push::Full {
                 let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     tracing::debug!(%remote, dropped, "send buffer full: dropped occurrences of a lossy event");

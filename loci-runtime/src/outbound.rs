@@ -16,6 +16,10 @@ use crate::wire::{encode_frame, Header};
 /// backpressure) and lossy events are dropped.
 pub(crate) const SEND_BUFFER_LIMIT: usize = 1 << 20;
 
+/// Bytes buffered per connection past which occurrences of lossy events are dropped: a
+/// sample waiting behind a megabyte is stale by the time it arrives.
+pub(crate) const LOSSY_LIMIT: usize = 64 << 10;
+
 /// How many times its limit a connection's buffer may hold before the remote counts as too
 /// slow: occurrences fired without waiting ([`crate::Event::fire`]) are buffered up to here,
 /// then the connection is closed rather than an occurrence lost silently.
@@ -70,12 +74,17 @@ impl Outbound {
     /// Buffers one frame unless the buffer is full or closed. A frame larger than the limit is
     /// still taken into an empty buffer, so that one large call can always go out.
     pub fn try_push(&self, header: &Header, payload: &[u8]) -> Push {
+        self.try_push_within(header, payload, self.limit)
+    }
+
+    /// [`Outbound::try_push`] with a limit of its own (lower, for samples that must be fresh).
+    pub fn try_push_within(&self, header: &Header, payload: &[u8], limit: usize) -> Push {
         let mut state = lock(&self.state);
         if state.closed {
             return Push::Closed;
         }
         let was_empty = state.bytes.is_empty();
-        if !was_empty && state.bytes.len() + payload.len() > self.limit {
+        if !was_empty && state.bytes.len() + payload.len() > limit {
             return Push::Full;
         }
         if let Err(error) = encode_frame(&mut state.bytes, header, payload) {
