@@ -458,7 +458,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                     return ("shut down".to_owned(), true);
                 };
                 let waits = serve_tell(here, connection, item, owned_payload(), permit, &requester);
-                backlog::drain(waits).await;
+                waits.wait().await;
             }
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
@@ -491,7 +491,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 if let Err(error) = delivered {
                     return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
                 }
-                backlog::drain(waits).await;
+                waits.wait().await;
             }
             Header::Hello(_) => return violation("a second hello".to_owned()),
         }
@@ -555,10 +555,10 @@ async fn serve_call<P: Peer>(
     if let Some(outcome) = finished {
         let (status, payload) = reply(caught(outcome), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
-        backlog::drain(waits).await;
+        waits.wait().await;
         return;
     }
-    backlog::drain(waits).await;
+    waits.wait().await;
     let connection = Arc::clone(connection);
     tokio::spawn(async move {
         let (status, payload) = reply(caught(pending.await), max_frame);
@@ -577,7 +577,7 @@ fn serve_tell<P: Peer>(
     args: Bytes,
     permit: tokio::sync::OwnedSemaphorePermit,
     requester: &crate::placement::Requester,
-) -> Vec<backlog::Wait> {
+) -> backlog::Backlog {
     let item_name = here.core.spec.item_name(item);
     let failed = Arc::clone(&connection.failed_tells);
     // A remote decides how many of its one-way calls fail: log at powers of two, not each.
@@ -593,7 +593,7 @@ fn serve_tell<P: Peer>(
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(failure) => {
             report(&connection.info, Err(failure));
-            return Vec::new();
+            return backlog::Backlog::default();
         }
     };
     let (finished, waits) = backlog::collect(|| (&mut pending).now_or_never());
@@ -725,6 +725,7 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
             if !fits(payload, &remote) {
                 return;
             }
+            backlog::queued();
             match out.queue(&Header::Event { item }, payload) {
                 Queued::Buffered { over_limit: false } | Queued::Closed => {}
                 Queued::Buffered { over_limit: true } => {

@@ -112,6 +112,55 @@ fn a_sender_that_awaits_send_feels_backpressure_and_loses_nothing() {
 }
 
 #[test]
+fn one_slow_subscriber_slows_only_its_own_stream() {
+    let creds = credentials("event-one-slow");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let counters: Vec<_> = (0..3).map(|_| std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0))).collect();
+    let mut managers = Vec::new();
+    for (index, counter) in counters.iter().enumerate() {
+        let tm = Spawned::start(connecting::<TaskManager>(&creds, &format!("tm{index}"), "jobmanager", jm.addr));
+        let counter = std::sync::Arc::clone(counter);
+        let slow = index == 2;
+        let _ = tm.here.remote(log_lines).as_local().observe(move |line| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(line.starts_with(&format!("{n}:")), "occurrence {n} arrived out of order");
+            if slow {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        managers.push(tm);
+    }
+    let (left_tx, left) = std::sync::mpsc::channel();
+    let _ = jm.here.remotes::<TaskManager>().left().observe(move |remote| {
+        let _ = left_tx.send(remote.name().to_owned());
+    });
+    let lines = jm.here.local(log_lines);
+    wait_until(|| lines.observer_count() == 3);
+    // 30 MB sent with backpressure: the two fast readers set the pace, not the slow one.
+    const SENT: u64 = 30_000;
+    let padding = "x".repeat(1000);
+    let started = std::time::Instant::now();
+    let mut kept_up = 0;
+    block_on(async {
+        for n in 0..SENT {
+            lines.send(format!("{n}:{padding}")).await;
+        }
+    });
+    for n in 0..100u64 {
+        kept_up += u64::from(lines.fire_checked(format!("{}:", SENT + n)));
+    }
+    wait_until(|| (0..2).all(|i| counters[i].load(std::sync::atomic::Ordering::Relaxed) == SENT + 100));
+    let fast = started.elapsed();
+    let slow = counters[2].load(std::sync::atomic::Ordering::Relaxed);
+    println!("the fast readers got all {SENT} in {fast:?}; the slow one {slow} by then; {kept_up} of 100 checked fires found room");
+    // At 2 ms an occurrence, the slow reader alone would have needed a minute.
+    assert!(fast < Duration::from_secs(20), "the fast readers waited for the slow one: {fast:?}");
+    assert!(slow < SENT, "the slow reader was not slow");
+    // Its queue reached the hard limit: it was disconnected, visibly, not skipped.
+    assert_eq!(left.recv_timeout(Duration::from_secs(30)).unwrap(), "tm2");
+}
+
+#[test]
 fn a_subscriber_flooded_past_the_hard_limit_is_disconnected_not_silently_skipped() {
     let creds = credentials("event-overflow");
     let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));

@@ -1,12 +1,16 @@
 //! Backpressure through the reactive graph.
 //!
 //! Firing an event is synchronous, and an occurrence may be queued for remote subscribers deep
-//! inside it (a mapped event, a relayed one). When such a queue is over its limit, the queue
-//! reports a wait here; whoever fired the occurrence and can wait ([`Event::send`], a
-//! connection's reader relaying remote occurrences) collects those waits and awaits them before
-//! going on. That is how a slow reader slows the code that feeds it instead of losing
-//! occurrences. Code that fires without collecting ([`Event::fire`]) does not wait: the queue
-//! then grows up to its hard limit (see the delivery guarantees in the guide).
+//! inside it (a mapped event, a relayed one). Every queue it goes to counts itself here, and
+//! one over its limit reports a wait; whoever fired the occurrence and can wait
+//! ([`Event::send`], a connection's reader relaying remote occurrences) collects those waits
+//! and awaits them before going on. That is how readers that are behind slow the code that
+//! feeds them instead of losing occurrences.
+//!
+//! Only while most of the queues an occurrence went to are behind does the sender wait: one
+//! subscriber slower than the others then slows only its own stream, and its queue grows
+//! until it catches up or reaches its hard limit (and that subscriber is disconnected as too
+//! slow). Code that fires without collecting ([`Event::fire`]) never waits.
 //!
 //! [`Event::send`]: crate::Event::send
 //! [`Event::fire`]: crate::Event::fire
@@ -18,52 +22,119 @@ use std::pin::Pin;
 /// Waiting until a queue has room again.
 pub(crate) type Wait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// What one collection has seen so far.
+#[derive(Default)]
+struct Collected {
+    /// Occurrences queued, whether or not their queue was behind.
+    queued: usize,
+    /// The waits reported, one per queue (by key).
+    waits: Vec<(usize, Wait)>,
+}
+
 thread_local! {
-    /// The waits reported while collecting, one per queue (by key); `None` when nobody collects.
-    static WAITS: RefCell<Option<Vec<(usize, Wait)>>> = const { RefCell::new(None) };
+    /// `None` when nobody collects.
+    static COLLECTED: RefCell<Option<Collected>> = const { RefCell::new(None) };
 }
 
-/// Runs `fire` and returns, with its result, the waits its occurrences reported.
-pub(crate) fn collect<R>(fire: impl FnOnce() -> R) -> (R, Vec<Wait>) {
-    let outer = WAITS.with(|waits| waits.borrow_mut().replace(Vec::new()));
-    let result = fire();
-    let waits = WAITS.with(|waits| std::mem::replace(&mut *waits.borrow_mut(), outer)).unwrap_or_default();
-    (result, waits.into_iter().map(|(_, wait)| wait).collect())
+/// What a sender waits for after firing: until most of the queues its occurrences went to
+/// have room. Those still behind after that are a minority and are not waited for.
+#[derive(Default)]
+pub(crate) struct Backlog {
+    waits: Vec<Wait>,
+    /// How many waits may still be pending when the sender goes on.
+    may_remain: usize,
 }
 
-/// Reports that the queue `key` is over its limit: whoever collects should `wait` for it.
-/// Nothing happens when nobody collects.
-pub(crate) fn report(key: usize, wait: impl FnOnce() -> Wait) {
-    WAITS.with(|waits| {
-        if let Some(waits) = waits.borrow_mut().as_mut() {
-            if !waits.iter().any(|(known, _)| *known == key) {
-                waits.push((key, wait()));
+impl Backlog {
+    /// Whether the sender would wait: most of the queues are behind.
+    pub(crate) fn is_behind(&self) -> bool {
+        self.waits.len() > self.may_remain
+    }
+
+    /// Waits until at most a minority of the queues is still behind.
+    pub(crate) async fn wait(self) {
+        if !self.is_behind() {
+            return;
+        }
+        let mut pending: futures_util::stream::FuturesUnordered<Wait> = self.waits.into_iter().collect();
+        while pending.len() > self.may_remain {
+            if futures_util::StreamExt::next(&mut pending).await.is_none() {
+                return;
             }
+        }
+    }
+}
+
+/// Runs `fire` and returns, with its result, what to wait for before firing more.
+pub(crate) fn collect<R>(fire: impl FnOnce() -> R) -> (R, Backlog) {
+    let outer = COLLECTED.with(|collected| collected.borrow_mut().replace(Collected::default()));
+    let result = fire();
+    let collected =
+        COLLECTED.with(|collected| std::mem::replace(&mut *collected.borrow_mut(), outer)).unwrap_or_default();
+    let backlog = Backlog {
+        waits: collected.waits.into_iter().map(|(_, wait)| wait).collect(),
+        may_remain: collected.queued / 2,
+    };
+    (result, backlog)
+}
+
+/// Counts one occurrence queued for a subscriber.
+pub(crate) fn queued() {
+    COLLECTED.with(|collected| {
+        if let Some(collected) = collected.borrow_mut().as_mut() {
+            collected.queued += 1;
         }
     });
 }
 
-/// Awaits every wait in turn.
-pub(crate) async fn drain(waits: Vec<Wait>) {
-    for wait in waits {
-        wait.await;
-    }
+/// Reports that the queue `key` is over its limit: whoever collects may `wait` for it.
+/// Nothing happens when nobody collects.
+pub(crate) fn report(key: usize, wait: impl FnOnce() -> Wait) {
+    COLLECTED.with(|collected| {
+        if let Some(collected) = collected.borrow_mut().as_mut() {
+            if !collected.waits.iter().any(|(known, _)| *known == key) {
+                collected.waits.push((key, wait()));
+            }
+        }
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn behind(key: usize) {
+        queued();
+        report(key, || Box::pin(async {}));
+    }
+
     #[test]
     fn waits_are_collected_once_per_queue_and_only_while_collecting() {
-        report(1, || Box::pin(async {}));
+        behind(1);
         let ((), waits) = collect(|| {
-            report(1, || Box::pin(async {}));
-            report(1, || Box::pin(async {}));
-            report(2, || Box::pin(async {}));
+            behind(1);
+            behind(1);
+            behind(2);
         });
-        assert_eq!(waits.len(), 2);
+        assert_eq!(waits.waits.len(), 2);
         let ((), none) = collect(|| {});
-        assert!(none.is_empty(), "a report outside collecting is not kept");
+        assert!(!none.is_behind(), "a report outside collecting is not kept");
+    }
+
+    #[test]
+    fn a_minority_of_queues_behind_is_not_waited_for() {
+        let ((), waits) = collect(|| {
+            behind(1);
+            queued();
+            queued();
+        });
+        assert!(!waits.is_behind(), "one of three behind: the others go on");
+        let ((), waits) = collect(|| {
+            behind(1);
+            behind(2);
+            queued();
+        });
+        assert!(waits.is_behind(), "two of three behind: wait");
+        assert_eq!(waits.may_remain, 1, "until one of them has room again");
     }
 }

@@ -159,9 +159,10 @@ impl<T: 'static> Event<T> {
     }
 
     /// Fires `value` like [`Event::fire`] (at once, before this returns), and gives a future
-    /// that waits until every remote subscriber it was queued for has room again: awaiting it
-    /// is backpressure. A sender that awaits every `send` never makes a slow subscriber's queue
-    /// grow past its limit, and loses nothing; see the delivery guarantees in the guide.
+    /// that, when most of the remote subscribers it was queued for are behind, waits until they
+    /// have room again: awaiting it is backpressure. One subscriber slower than the others is
+    /// not waited for: its queue grows, up to a hard limit where it is disconnected as too
+    /// slow. Nothing is lost silently; see the delivery guarantees in the guide.
     ///
     /// ```
     /// # async fn feed(lines: loci::Event<String>) {
@@ -171,8 +172,17 @@ impl<T: 'static> Event<T> {
     /// # }
     /// ```
     pub fn send(&self, value: T) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let ((), waits) = super::backlog::collect(|| self.fire(value));
-        super::backlog::drain(waits)
+        let ((), backlog) = super::backlog::collect(|| self.fire(value));
+        backlog.wait()
+    }
+
+    /// Fires `value` like [`Event::fire`], never waiting, and says whether the remote
+    /// subscribers keep up: `false` when most of those it was queued for are behind, where
+    /// [`Event::send`] would wait. For a sender that must not wait but can slow down or shed
+    /// load by itself.
+    pub fn fire_checked(&self, value: T) -> bool {
+        let ((), backlog) = super::backlog::collect(|| self.fire(value));
+        !backlog.is_behind()
     }
 
     /// Calls `observer` for every occurrence fired from now on.
