@@ -14,7 +14,7 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use crate::core::{lock, unsubscribe, Connection, RouteCache};
 use crate::credentials::CLUSTER_SERVER_NAME;
 use crate::here::Here;
-use crate::outbound::{Outbound, Push, Queued, LOSSY_LIMIT, SEND_BUFFER_LIMIT};
+use crate::outbound::{Outbound, Push, Queued, FAR_FACTOR, LOSSY_LIMIT, SEND_BUFFER_LIMIT};
 use crate::placement::{EventSink, Peer};
 use crate::reactive::backlog;
 use crate::remote::RemoteInfo;
@@ -651,14 +651,21 @@ impl LatestValue {
     }
 }
 
-/// Waits until `out` has room again; a subscriber that makes none within [`SLOW_READER`] is
-/// disconnected as too slow, so that one stuck reader cannot hold up its senders for good.
-async fn wait_for_reader(out: Arc<Outbound>, quic: quinn::Connection, remote: Arc<RemoteInfo>) {
-    if tokio::time::timeout(SLOW_READER, out.room()).await.is_err() {
-        let reason = format!("it read nothing of what it subscribed to for {} s", SLOW_READER.as_secs());
-        tracing::warn!(%remote, "disconnecting a subscriber that is too slow: {reason}");
-        quic.close(CLOSE_TOO_SLOW.into(), reason.as_bytes());
-        out.close();
+/// Waits until `out` holds at most `target` bytes; a subscriber that reads nothing at all for
+/// [`SLOW_READER`] meanwhile is disconnected as too slow, so that one stuck reader cannot hold
+/// up its senders for good. One that reads, however slowly, is waited for.
+async fn wait_for_reader(out: Arc<Outbound>, target: usize, quic: quinn::Connection, remote: Arc<RemoteInfo>) {
+    let mut taken = out.taken();
+    while tokio::time::timeout(SLOW_READER, out.room_for(target)).await.is_err() {
+        let now = out.taken();
+        if now == taken {
+            let reason = format!("it read nothing of what it subscribed to for {} s", SLOW_READER.as_secs());
+            tracing::warn!(%remote, "disconnecting a subscriber that is too slow: {reason}");
+            quic.close(CLOSE_TOO_SLOW.into(), reason.as_bytes());
+            out.close();
+            return;
+        }
+        taken = now;
     }
 }
 
@@ -727,10 +734,12 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
             }
             backlog::queued();
             match out.queue(&Header::Event { item }, payload) {
-                Queued::Buffered { over_limit: false } | Queued::Closed => {}
-                Queued::Buffered { over_limit: true } => {
+                Queued::Buffered { over_limit: false, .. } | Queued::Closed => {}
+                Queued::Buffered { over_limit: true, far } => {
                     let (out, quic, remote) = (Arc::clone(&out), quic.clone(), Arc::clone(&remote));
-                    backlog::report(key, move || Box::pin(wait_for_reader(out, quic, remote)));
+                    // Far behind, waiting until it is back within its lead will do.
+                    let target = if far { out.limit() * FAR_FACTOR } else { out.limit() };
+                    backlog::report(key, far, move || Box::pin(wait_for_reader(out, target, quic, remote)));
                 }
                 Queued::Overflow => {
                     let reason = format!(

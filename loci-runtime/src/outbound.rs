@@ -16,6 +16,12 @@ use crate::wire::{encode_frame, Header};
 /// backpressure) and lossy events are dropped.
 pub(crate) const SEND_BUFFER_LIMIT: usize = 1 << 20;
 
+/// How many times its limit a connection's buffer may hold for a subscriber slower than the
+/// others before senders wait for it anyway: the lead one slow subscriber may fall behind the
+/// others by. Kept small: a relay that runs ahead of many slow subscribers at once holds all
+/// their leads, and starves them of the CPU they need to catch up.
+pub(crate) const FAR_FACTOR: usize = 2;
+
 /// Bytes buffered per connection past which occurrences of lossy events are dropped: a
 /// sample waiting behind a megabyte is stale by the time it arrives.
 pub(crate) const LOSSY_LIMIT: usize = 64 << 10;
@@ -39,14 +45,17 @@ pub(crate) enum Push {
 struct State {
     bytes: BytesMut,
     closed: bool,
+    /// Bytes handed to the writer so far: whether the remote is reading at all.
+    taken: u64,
 }
 
 /// What happened to an event occurrence offered to the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Queued {
     /// Buffered; `over_limit` says that the buffer is past its limit, so the sender should
-    /// wait for room before it sends more.
-    Buffered { over_limit: bool },
+    /// wait for room before it sends more, and `far` that it holds [`FAR_FACTOR`] times its
+    /// limit, so the sender must.
+    Buffered { over_limit: bool, far: bool },
     /// Not buffered: the buffer is at its hard limit; the remote is too slow.
     Overflow,
     /// The connection is closed.
@@ -64,7 +73,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub fn new(limit: usize) -> Self {
         Outbound {
-            state: Mutex::new(State { bytes: BytesMut::with_capacity(64 * 1024), closed: false }),
+            state: Mutex::new(State { bytes: BytesMut::with_capacity(64 * 1024), closed: false, taken: 0 }),
             data_ready: Notify::new(),
             space: Notify::new(),
             limit,
@@ -111,12 +120,12 @@ impl Outbound {
         if let Err(error) = encode_frame(&mut state.bytes, header, payload) {
             tracing::warn!(%error, "dropped a frame whose header could not be encoded");
         }
-        let over_limit = state.bytes.len() > self.limit;
+        let (over_limit, far) = (state.bytes.len() > self.limit, state.bytes.len() > self.limit * FAR_FACTOR);
         drop(state);
         if was_empty {
             self.data_ready.notify_one();
         }
-        Queued::Buffered { over_limit }
+        Queued::Buffered { over_limit, far }
     }
 
     /// Buffers a small control frame (subscribing, unsubscribing) whatever the buffer holds,
@@ -136,20 +145,30 @@ impl Outbound {
         }
     }
 
-    /// Waits until the buffer is within its limit (or closed).
-    pub async fn room(&self) {
+    /// Waits until the buffer holds at most `bytes` (or is closed).
+    pub async fn room_for(&self, bytes: usize) {
         loop {
             let space = self.space.notified();
             tokio::pin!(space);
             space.as_mut().enable();
             {
                 let state = lock(&self.state);
-                if state.closed || state.bytes.len() <= self.limit {
+                if state.closed || state.bytes.len() <= bytes {
                     return;
                 }
             }
             space.await;
         }
+    }
+
+    /// The buffer's limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes handed to the writer so far.
+    pub fn taken(&self) -> u64 {
+        lock(&self.state).taken
     }
 
     /// Bytes buffered now.
@@ -188,6 +207,7 @@ impl Outbound {
                 }
                 if !state.bytes.is_empty() {
                     let batch = state.bytes.split().freeze();
+                    state.taken += batch.len() as u64;
                     drop(state);
                     self.space.notify_waiters();
                     return Some(batch);

@@ -70,7 +70,10 @@ fn twenty_flooding_nodes_each_receive_every_other_nodes_lines_in_order() {
     }
     let limit = Duration::from_secs(setting("LOCI_FLOOD_SECONDS", 600));
     for name in &names {
-        let summary = launch.wait_for(name, "received", limit).unwrap();
+        let summary = launch.wait_for(name, "received", limit).unwrap_or_else(|error| {
+            let registry = launch.output("registry");
+            panic!("{error}\nthe registry's last lines:\n{}", registry[registry.len().saturating_sub(30)..].join("\n"))
+        });
         let expected = format!("received {} lines from {} senders, 0 out of order", lines * (nodes - 1), nodes - 1);
         assert!(summary.contains(&expected), "{name}: {summary}");
     }

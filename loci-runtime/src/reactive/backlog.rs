@@ -8,9 +8,10 @@
 //! feeds them instead of losing occurrences.
 //!
 //! Only while most of the queues an occurrence went to are behind does the sender wait: one
-//! subscriber slower than the others then slows only its own stream, and its queue grows
-//! until it catches up or reaches its hard limit (and that subscriber is disconnected as too
-//! slow). Code that fires without collecting ([`Event::fire`]) never waits.
+//! subscriber slower than the others then slows only its own stream, and its queue grows.
+//! A queue that has grown far (half its hard limit) is waited for whatever the others do, so
+//! a subscriber that reads, however slowly, is never cut off for it: past that lead it paces
+//! the sender. Code that fires without collecting ([`Event::fire`]) never waits.
 //!
 //! [`Event::send`]: crate::Event::send
 //! [`Event::fire`]: crate::Event::fire
@@ -27,8 +28,8 @@ pub(crate) type Wait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 struct Collected {
     /// Occurrences queued, whether or not their queue was behind.
     queued: usize,
-    /// The waits reported, one per queue (by key).
-    waits: Vec<(usize, Wait)>,
+    /// The waits reported, one per queue (by key), and whether each must be waited for.
+    waits: Vec<(usize, Wait, bool)>,
 }
 
 thread_local! {
@@ -41,19 +42,23 @@ thread_local! {
 #[derive(Default)]
 pub(crate) struct Backlog {
     waits: Vec<Wait>,
-    /// How many waits may still be pending when the sender goes on.
+    /// Queues so far behind that they are waited for in any case.
+    must: Vec<Wait>,
+    /// How many of `waits` may still be pending when the sender goes on.
     may_remain: usize,
 }
 
 impl Backlog {
-    /// Whether the sender would wait: most of the queues are behind.
+    /// Whether the sender would wait: most of the queues are behind, or one far behind.
     pub(crate) fn is_behind(&self) -> bool {
-        self.waits.len() > self.may_remain
+        !self.must.is_empty() || self.waits.len() > self.may_remain
     }
 
-    /// Waits until at most a minority of the queues is still behind.
+    /// Waits until the queues far behind have room, and at most a minority of the others is
+    /// still behind.
     pub(crate) async fn wait(self) {
-        if !self.is_behind() {
+        futures_util::future::join_all(self.must).await;
+        if self.waits.len() <= self.may_remain {
             return;
         }
         let mut pending: futures_util::stream::FuturesUnordered<Wait> = self.waits.into_iter().collect();
@@ -71,8 +76,10 @@ pub(crate) fn collect<R>(fire: impl FnOnce() -> R) -> (R, Backlog) {
     let result = fire();
     let collected =
         COLLECTED.with(|collected| std::mem::replace(&mut *collected.borrow_mut(), outer)).unwrap_or_default();
+    let (must, waits): (Vec<_>, Vec<_>) = collected.waits.into_iter().partition(|(_, _, must)| *must);
     let backlog = Backlog {
-        waits: collected.waits.into_iter().map(|(_, wait)| wait).collect(),
+        waits: waits.into_iter().map(|(_, wait, _)| wait).collect(),
+        must: must.into_iter().map(|(_, wait, _)| wait).collect(),
         may_remain: collected.queued / 2,
     };
     (result, backlog)
@@ -87,13 +94,13 @@ pub(crate) fn queued() {
     });
 }
 
-/// Reports that the queue `key` is over its limit: whoever collects may `wait` for it.
-/// Nothing happens when nobody collects.
-pub(crate) fn report(key: usize, wait: impl FnOnce() -> Wait) {
+/// Reports that the queue `key` is over its limit: whoever collects may `wait` for it, and
+/// must when the queue is `far` behind. Nothing happens when nobody collects.
+pub(crate) fn report(key: usize, far: bool, wait: impl FnOnce() -> Wait) {
     COLLECTED.with(|collected| {
         if let Some(collected) = collected.borrow_mut().as_mut() {
-            if !collected.waits.iter().any(|(known, _)| *known == key) {
-                collected.waits.push((key, wait()));
+            if !collected.waits.iter().any(|(known, _, _)| *known == key) {
+                collected.waits.push((key, wait(), far));
             }
         }
     });
@@ -105,7 +112,7 @@ mod tests {
 
     fn behind(key: usize) {
         queued();
-        report(key, || Box::pin(async {}));
+        report(key, false, || Box::pin(async {}));
     }
 
     #[test]
@@ -136,5 +143,12 @@ mod tests {
         });
         assert!(waits.is_behind(), "two of three behind: wait");
         assert_eq!(waits.may_remain, 1, "until one of them has room again");
+        let ((), waits) = collect(|| {
+            queued();
+            report(1, true, || Box::pin(async {}));
+            queued();
+            queued();
+        });
+        assert!(waits.is_behind(), "one far behind is waited for");
     }
 }
