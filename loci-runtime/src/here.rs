@@ -724,6 +724,12 @@ impl<'a, P: Peer, V: PlacedFunction> Selected<'a, P, V> {
         self
     }
 
+    /// Waits for the answer as long as it takes (until the remote answers or is lost).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
     /// Calls the function on the selected remote.
     ///
     /// # Cancel safety
@@ -767,6 +773,12 @@ impl<'a, P: Peer, V: PlacedFunction> Each<'a, P, V> {
     /// Waits at most `timeout` for each answer, overriding the instance's default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits for the answer as long as it takes (until the remote answers or is lost).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
         self
     }
 
@@ -849,6 +861,12 @@ impl<'a, P: Peer, V: PlacedFunction> All<'a, P, V> {
     /// Waits at most `timeout` for each answer, overriding the instance's default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits for the answer as long as it takes (until the remote answers or is lost).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
         self
     }
 

@@ -5,7 +5,13 @@
 //! remote block on the selected TaskManager: the block's code runs there, reaches the
 //! TaskManager's local state (its running tasks), and its result comes back typed. Operations
 //! the slide sends with `!` are one-way (`.tell()`).
+//!
+//! [`jobs`] is the other Flink of this crate: the job system of the Syndicate model, with
+//! TaskManagers, TaskRunners and clients submitting word-count jobs.
 
+#[cfg(unix)]
+pub mod cluster;
+pub mod jobs;
 pub mod tasks;
 
 #[loci::multitier]
