@@ -11,6 +11,7 @@ use crate::Errors;
 pub fn module(errors: &Errors, model: &Model) {
     names(errors, model);
     ties(errors, model);
+    conflicting_backs(errors, model);
     placements(errors, model);
     mains(errors, model);
     bodies(errors, model);
@@ -227,7 +228,7 @@ fn ties(errors: &Errors, model: &Model) {
                         peer.ident(), tie.peer, tie.peer, peer.ident(), peer.ident(), tie.peer
                     ),
                 );
-            } else if !misspelt && tie.back.is_none() && !back_declared_between(peer, other) {
+            } else if !misspelt && tie.back.is_none() && !named_in_a_back(peer, other, tie) {
                 let label = tie.label();
                 // Suggest another tie than this one for a tie to the own kind (`prev` for `next`).
                 let suggestion = other
@@ -285,15 +286,65 @@ fn ties(errors: &Errors, model: &Model) {
     }
 }
 
-/// Whether `a` or `b` declares a `back(..)` pairing a tie between the two: then that
-/// declaration is reported if it is wrong, not the ties it was meant to pair.
-fn back_declared_between(a: &crate::model::Peer, b: &crate::model::Peer) -> bool {
-    let pairs = |from: &crate::model::Peer, to: &crate::model::Peer| {
-        from.backs
-            .iter()
-            .any(|(ours, _)| from.tie_called(ours).is_some_and(|index| &from.ties[index].peer == to.ident()))
+/// Whether a `back(..)` of `peer` or of `other` names `tie` (of `peer`, to `other`), or one
+/// between the two is wrong: then the tie may be left without a tie back only because of that
+/// declaration, which is what gets reported (one mistake, one error).
+fn named_in_a_back(peer: &crate::model::Peer, other: &crate::model::Peer, tie: &crate::model::Tie) -> bool {
+    let label = tie.name.as_ref().unwrap_or(&tie.peer);
+    let wrong = |from: &crate::model::Peer, to: &crate::model::Peer| {
+        from.backs.iter().any(|(ours, theirs)| match from.tie_called(ours) {
+            None => true,
+            Some(index) => {
+                &from.ties[index].peer == to.ident()
+                    && to.tie_called(theirs).is_none_or(|back| &to.ties[back].peer != from.ident())
+            }
+        })
     };
-    pairs(a, b) || pairs(b, a)
+    peer.backs.iter().any(|(ours, _)| ours == label)
+        || other.backs.iter().any(|(_, theirs)| theirs == label)
+        || wrong(peer, other)
+        || wrong(other, peer)
+}
+
+/// `back(t = u)` on one peer and `back(u = s)` (or `back(x = t)`) on the other pair a tie with
+/// two others: report it once per pair of peers.
+fn conflicting_backs(errors: &Errors, model: &Model) {
+    let mut reported: Vec<(String, String)> = Vec::new();
+    for peer in &model.peers {
+        for (ours, theirs) in &peer.backs {
+            let Some(index) = peer.tie_called(ours) else { continue };
+            let Some(other) = model.peers.iter().find(|p| p.ident() == &peer.ties[index].peer) else { continue };
+            for (their_tie, their_back) in &other.backs {
+                let clash = (their_tie == theirs && their_back != ours) || (their_back == ours && their_tie != theirs);
+                // A ring's one declaration seen from both ends is the same pair.
+                let same = std::ptr::eq(peer, other) && their_tie == ours && their_back == theirs;
+                if !clash || same {
+                    continue;
+                }
+                // One error per pair of peers: the pairings between them disagree.
+                let key = {
+                    let (a, b) = (peer.ident().to_string(), other.ident().to_string());
+                    if a < b {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    }
+                };
+                if reported.contains(&key) {
+                    continue;
+                }
+                reported.push(key);
+                errors.spanned(
+                    their_back,
+                    format!(
+                        "`back({their_tie} = {their_back})` on `{}` and `back({ours} = {theirs})` on `{}` pair a tie with two different ties; a connection has one tie at each end, so keep one of the two pairings",
+                        other.ident(),
+                        peer.ident()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn context_peer(errors: &Errors, context: &Option<Context>, peer: &Ident, item: &Ident) {

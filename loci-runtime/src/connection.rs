@@ -387,11 +387,20 @@ fn start<P: Peer>(
     Ok(info)
 }
 
+/// The most the writer hands to QUIC at once: a batch goes out in pieces, so that progress
+/// (what a remote reading slowly still takes) is seen often, not once per megabytes.
+const WRITE_PIECE: usize = 256 << 10;
+
 async fn write_frames(mut send: quinn::SendStream, out: Arc<Outbound>) {
-    while let Some(batch) = out.next_batch().await {
-        if send.write_chunk(batch).await.is_err() {
-            out.close();
-            return;
+    while let Some(mut batch) = out.next_batch().await {
+        while !batch.is_empty() {
+            let piece = batch.split_to(batch.len().min(WRITE_PIECE));
+            let len = piece.len();
+            if send.write_chunk(piece).await.is_err() {
+                out.close();
+                return;
+            }
+            out.note_written(len);
         }
     }
     let _ = send.finish();
@@ -409,6 +418,8 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
     let requester = crate::placement::Requester(Arc::clone(&connection.info));
     let mut routes = RouteCache::default();
     let mut since_yield = 0u32;
+    // This connection's own queue: its reader never waits for it (see `Backlog::without`).
+    let own_queue = Arc::as_ptr(&connection.out) as usize;
     // The number each lossy event's next occurrence should have.
     let mut next_sample: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
     loop {
@@ -458,7 +469,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                     return ("shut down".to_owned(), true);
                 };
                 let waits = serve_tell(here, connection, item, owned_payload(), permit, &requester);
-                waits.wait().await;
+                waits.without(own_queue).wait().await;
             }
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
@@ -478,12 +489,15 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
             Header::Unsubscribe { item } => unsubscribe(connection, item),
             Header::Event { item } | Header::Sample { item, .. } => {
                 if let Header::Sample { seq, .. } = header {
-                    // A number skipped is what the remote dropped for this subscriber.
+                    // A number skipped is what the remote dropped for this subscriber; 0 starts a
+                    // new subscription; numbers never go back otherwise.
                     let expected = next_sample.entry(item).or_insert(0);
                     if seq > *expected {
                         here.core.missed.fire((Arc::clone(&connection.info), item, seq - *expected));
                     }
-                    *expected = seq + 1;
+                    if seq >= *expected || seq == 0 {
+                        *expected = seq.saturating_add(1);
+                    }
                 }
                 // Occurrences relayed from here on to slow subscribers make this reader wait,
                 // which slows the remote down through QUIC flow control.
@@ -491,7 +505,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 if let Err(error) = delivered {
                     return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
                 }
-                waits.wait().await;
+                waits.without(own_queue).wait().await;
             }
             Header::Hello(_) => return violation("a second hello".to_owned()),
         }
@@ -551,20 +565,22 @@ async fn serve_call<P: Peer>(
         }
     };
     // Occurrences it fires for slow subscribers make the reader wait, after the reply.
+    let own_queue = Arc::as_ptr(&connection.out) as usize;
     let (finished, waits) = backlog::collect(|| (&mut pending).now_or_never());
     if let Some(outcome) = finished {
         let (status, payload) = reply(caught(outcome), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
-        waits.wait().await;
+        waits.without(own_queue).wait().await;
         return;
     }
-    waits.wait().await;
-    let connection = Arc::clone(connection);
+    // The call goes on in its own task while this reader waits.
+    let answering = Arc::clone(connection);
     tokio::spawn(async move {
         let (status, payload) = reply(caught(pending.await), max_frame);
-        connection.send(Header::Reply { id, status }, &payload).await;
+        answering.send(Header::Reply { id, status }, &payload).await;
         drop(permit);
     });
+    waits.without(own_queue).wait().await;
 }
 
 /// Serves a one-way call: like a call, but the outcome stays here. A failure is logged, since
@@ -651,21 +667,22 @@ impl LatestValue {
     }
 }
 
-/// Waits until `out` holds at most `target` bytes; a subscriber that reads nothing at all for
-/// [`SLOW_READER`] meanwhile is disconnected as too slow, so that one stuck reader cannot hold
-/// up its senders for good. One that reads, however slowly, is waited for.
+/// Waits until `out` holds at most `target` bytes; a subscriber that takes nothing at all for
+/// [`SLOW_READER`] meanwhile (nothing more goes into QUIC for it) is disconnected as too slow,
+/// so that one stuck reader cannot hold up its senders for good. One that reads, however
+/// slowly, is waited for.
 async fn wait_for_reader(out: Arc<Outbound>, target: usize, quic: quinn::Connection, remote: Arc<RemoteInfo>) {
-    let mut taken = out.taken();
+    let mut written = out.written();
     while tokio::time::timeout(SLOW_READER, out.room_for(target)).await.is_err() {
-        let now = out.taken();
-        if now == taken {
+        let now = out.written();
+        if now == written {
             let reason = format!("it read nothing of what it subscribed to for {} s", SLOW_READER.as_secs());
             tracing::warn!(%remote, "disconnecting a subscriber that is too slow: {reason}");
             quic.close(CLOSE_TOO_SLOW.into(), reason.as_bytes());
             out.close();
             return;
         }
-        taken = now;
+        written = now;
     }
 }
 
@@ -710,14 +727,20 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
             }
         })
     } else if here.core.is_lossy(item) {
-        // Numbered per subscription; what finds no room is dropped, and the gap shows.
-        let seq = AtomicU64::new(0);
+        // Numbered per subscription; what finds no room is dropped, and the gap shows. The
+        // number is taken and the frame queued under one lock, so numbers go out in order even
+        // when several threads fire at once.
+        let next = std::sync::Mutex::new(0u64);
         Arc::new(move |payload: &[u8]| {
             if !fits(payload, &remote) {
                 return;
             }
-            let seq = seq.fetch_add(1, Ordering::Relaxed);
-            if out.try_push_within(&Header::Sample { item, seq }, payload, LOSSY_LIMIT) == Push::Full {
+            let mut next = lock(&next);
+            let seq = *next;
+            *next += 1;
+            let pushed = out.try_push_within(&Header::Sample { item, seq }, payload, LOSSY_LIMIT);
+            drop(next);
+            if pushed == Push::Full {
                 let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     tracing::debug!(%remote, dropped, "send buffer full: dropped occurrences of a lossy event");

@@ -536,7 +536,9 @@ impl Core {
     }
 
     /// Retires a connection that gave way to `by` (a mutual dial, or a restarted remote): its
-    /// pending accesses fail and it leaves. The tie is not lost: `by` is on it now.
+    /// pending accesses fail and it leaves. The instance stays connected through `by` (on the
+    /// same tie for a restarted remote; a mutual dial keeps the tie of the connection that
+    /// stays).
     pub fn retire(&self, connection: &Connection, by: &Connection) {
         connection.fail_pending();
         let served: Vec<Observation> = lock(&connection.served).drain().map(|(_, o)| o).collect();

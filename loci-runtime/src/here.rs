@@ -305,10 +305,11 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
     /// gap as `(remote, how many)`. Only a `#[lossy]` event drops occurrences (when this
     /// instance reads slower than the remote fires); for any other event this never fires.
     pub fn missed(self) -> Event<(Remote<V::Peer>, u64)> {
+        let tie = self.tie;
         self.here
             .core
             .missed
-            .filter(|(_, item, _)| *item == V::ID)
+            .filter(move |(info, item, _)| *item == V::ID && tie.is_none_or(|tie| tie == info.tie))
             .map(|(info, _, count)| (Remote::new(Arc::clone(info)), *count))
     }
 

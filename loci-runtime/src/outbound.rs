@@ -45,8 +45,6 @@ pub(crate) enum Push {
 struct State {
     bytes: BytesMut,
     closed: bool,
-    /// Bytes handed to the writer so far: whether the remote is reading at all.
-    taken: u64,
 }
 
 /// What happened to an event occurrence offered to the buffer.
@@ -65,6 +63,7 @@ pub(crate) enum Queued {
 /// The frames waiting to be written to one connection.
 pub(crate) struct Outbound {
     state: Mutex<State>,
+    written: std::sync::atomic::AtomicU64,
     data_ready: Notify,
     space: Notify,
     limit: usize,
@@ -73,7 +72,8 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub fn new(limit: usize) -> Self {
         Outbound {
-            state: Mutex::new(State { bytes: BytesMut::with_capacity(64 * 1024), closed: false, taken: 0 }),
+            state: Mutex::new(State { bytes: BytesMut::with_capacity(64 * 1024), closed: false }),
+            written: std::sync::atomic::AtomicU64::new(0),
             data_ready: Notify::new(),
             space: Notify::new(),
             limit,
@@ -166,9 +166,15 @@ impl Outbound {
         self.limit
     }
 
-    /// Bytes handed to the writer so far.
-    pub fn taken(&self) -> u64 {
-        lock(&self.state).taken
+    /// Records that the writer handed `bytes` more to QUIC.
+    pub fn note_written(&self, bytes: usize) {
+        self.written.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes the writer handed to QUIC so far: whether the remote is reading at all (QUIC
+    /// takes no more than the remote's flow-control window allows).
+    pub fn written(&self) -> u64 {
+        self.written.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes buffered now.
@@ -207,7 +213,6 @@ impl Outbound {
                 }
                 if !state.bytes.is_empty() {
                     let batch = state.bytes.split().freeze();
-                    state.taken += batch.len() as u64;
                     drop(state);
                     self.space.notify_waiters();
                     return Some(batch);

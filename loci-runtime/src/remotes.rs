@@ -129,7 +129,8 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
     /// Closes the connection to `remote`; the remote logs `reason`. `false` if it was not
     /// connected.
     pub fn disconnect(&self, remote: &Remote<Q>, reason: &str) -> bool {
-        let Some(connection) = self.here.core.connection_to(&remote.info) else { return false };
+        let connection = self.here.core.connection_to(&remote.info).filter(|c| self.covers(c.info.tie));
+        let Some(connection) = connection else { return false };
         connection.quic.close(crate::connection::CLOSE_DISCONNECT.into(), reason.as_bytes());
         self.here.core.unregister(&connection, &format!("disconnected locally: {reason}"), false);
         true

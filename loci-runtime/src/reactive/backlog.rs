@@ -9,8 +9,8 @@
 //!
 //! Only while most of the queues an occurrence went to are behind does the sender wait: one
 //! subscriber slower than the others then slows only its own stream, and its queue grows.
-//! A queue that has grown far (half its hard limit) is waited for whatever the others do, so
-//! a subscriber that reads, however slowly, is never cut off for it: past that lead it paces
+//! A queue that has grown far (twice its limit) is waited for whatever the others do, so a
+//! subscriber that reads, however slowly, is never cut off for it: past that lead it paces
 //! the sender. Code that fires without collecting ([`Event::fire`]) never waits.
 //!
 //! [`Event::send`]: crate::Event::send
@@ -41,9 +41,10 @@ thread_local! {
 /// have room. Those still behind after that are a minority and are not waited for.
 #[derive(Default)]
 pub(crate) struct Backlog {
-    waits: Vec<Wait>,
+    /// By queue key.
+    waits: Vec<(usize, Wait)>,
     /// Queues so far behind that they are waited for in any case.
-    must: Vec<Wait>,
+    must: Vec<(usize, Wait)>,
     /// How many of `waits` may still be pending when the sender goes on.
     may_remain: usize,
 }
@@ -54,14 +55,24 @@ impl Backlog {
         !self.must.is_empty() || self.waits.len() > self.may_remain
     }
 
+    /// Leaves out the queue `key`: a connection's reader must not wait for its own queue, or
+    /// two peers relaying each other's occurrences would wait for each other.
+    pub(crate) fn without(mut self, key: usize) -> Self {
+        let keep = |(known, _): &(usize, Wait)| *known != key;
+        self.waits.retain(keep);
+        self.must.retain(keep);
+        self
+    }
+
     /// Waits until the queues far behind have room, and at most a minority of the others is
     /// still behind.
     pub(crate) async fn wait(self) {
-        futures_util::future::join_all(self.must).await;
+        futures_util::future::join_all(self.must.into_iter().map(|(_, wait)| wait)).await;
         if self.waits.len() <= self.may_remain {
             return;
         }
-        let mut pending: futures_util::stream::FuturesUnordered<Wait> = self.waits.into_iter().collect();
+        let mut pending: futures_util::stream::FuturesUnordered<Wait> =
+            self.waits.into_iter().map(|(_, wait)| wait).collect();
         while pending.len() > self.may_remain {
             if futures_util::StreamExt::next(&mut pending).await.is_none() {
                 return;
@@ -72,14 +83,26 @@ impl Backlog {
 
 /// Runs `fire` and returns, with its result, what to wait for before firing more.
 pub(crate) fn collect<R>(fire: impl FnOnce() -> R) -> (R, Backlog) {
+    /// Puts back what was collected around this collection, also when `fire` panics (a
+    /// connection's reader catches panics of observers and goes on).
+    struct Restore(Option<Option<Collected>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                let _ = COLLECTED.try_with(|collected| *collected.borrow_mut() = outer);
+            }
+        }
+    }
     let outer = COLLECTED.with(|collected| collected.borrow_mut().replace(Collected::default()));
+    let mut restore = Restore(Some(outer));
     let result = fire();
+    let outer = restore.0.take().unwrap_or_default();
     let collected =
         COLLECTED.with(|collected| std::mem::replace(&mut *collected.borrow_mut(), outer)).unwrap_or_default();
     let (must, waits): (Vec<_>, Vec<_>) = collected.waits.into_iter().partition(|(_, _, must)| *must);
     let backlog = Backlog {
-        waits: waits.into_iter().map(|(_, wait, _)| wait).collect(),
-        must: must.into_iter().map(|(_, wait, _)| wait).collect(),
+        waits: waits.into_iter().map(|(key, wait, _)| (key, wait)).collect(),
+        must: must.into_iter().map(|(key, wait, _)| (key, wait)).collect(),
         may_remain: collected.queued / 2,
     };
     (result, backlog)
@@ -99,8 +122,10 @@ pub(crate) fn queued() {
 pub(crate) fn report(key: usize, far: bool, wait: impl FnOnce() -> Wait) {
     COLLECTED.with(|collected| {
         if let Some(collected) = collected.borrow_mut().as_mut() {
-            if !collected.waits.iter().any(|(known, _, _)| *known == key) {
-                collected.waits.push((key, wait(), far));
+            match collected.waits.iter_mut().find(|(known, _, _)| *known == key) {
+                // Reported again, now far behind: that one must be waited for.
+                Some((_, _, was_far)) => *was_far |= far,
+                None => collected.waits.push((key, wait(), far)),
             }
         }
     });
@@ -124,6 +149,12 @@ mod tests {
             behind(2);
         });
         assert_eq!(waits.waits.len(), 2);
+        let caught = std::panic::catch_unwind(|| collect(|| panic!("an observer panics")));
+        assert!(caught.is_err());
+        assert!(
+            COLLECTED.with(|collected| collected.borrow().is_none()),
+            "a panic inside a collection leaves nothing collecting"
+        );
         let ((), none) = collect(|| {});
         assert!(!none.is_behind(), "a report outside collecting is not kept");
     }

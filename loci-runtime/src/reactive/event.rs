@@ -204,14 +204,16 @@ impl<T: 'static> Event<T> {
                     let observers: Observers<T> =
                         shared.observers.load().iter().filter(|(observer, _)| *observer != id).cloned().collect();
                     let last = observers.is_empty();
-                    shared.observers.store(Arc::new(observers));
-                    // Let go of itself outside the lock: that may be the last reference.
+                    let old = shared.observers.swap(Arc::new(observers));
+                    // Let go of the old list (the cancelled observer and what it holds) and of
+                    // itself outside the lock: either may run drops that cancel observers here.
                     let held = if last {
                         shared.keep_alive.lock().unwrap_or_else(PoisonError::into_inner).take()
                     } else {
                         None
                     };
                     drop(changing);
+                    drop(old);
                     drop(held);
                 }
             }),

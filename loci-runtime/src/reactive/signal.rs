@@ -393,11 +393,15 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Signal<T> {
         let weak = Arc::downgrade(&self.core);
         Observation::new(move || {
             if let Some(core) = weak.upgrade() {
-                let _changing = core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
+                let changing = core.observer_changes.lock().unwrap_or_else(PoisonError::into_inner);
                 let observers: Vec<_> = core.observers.load().iter().filter(|(o, _)| *o != id).cloned().collect();
                 let observed = !observers.is_empty();
-                core.observers.store(Arc::new(observers));
+                let old = core.observers.swap(Arc::new(observers));
                 core.hold(observed);
+                // The cancelled observer goes outside the lock: dropping what it holds may
+                // cancel observers here.
+                drop(changing);
+                drop(old);
             }
         })
     }
