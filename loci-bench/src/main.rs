@@ -4,6 +4,7 @@
 //! measuring side runs on the main thread's runtime. Raw and loci runs alternate within each
 //! round (and swap order every round), so machine drift hits both alike.
 
+mod peers;
 mod raw;
 mod stats;
 mod with_loci;
@@ -63,7 +64,7 @@ struct Args {
     side: Option<String>,
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 11] = [
     "call p50, 1 in flight",
     "call, 64 in flight",
     "events",
@@ -72,6 +73,9 @@ const NAMES: [&str; 8] = [
     "from_all N=32",
     "events, lossy",
     "connect",
+    "vs tarpc: call p50",
+    "vs tarpc: 64 in flight",
+    "vs UDP floor: call p50",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +109,8 @@ struct Setup<'a> {
     gather_hubs: &'a [loci::Running<Hub>],
     loci_receipts: &'a Arc<Receipts>,
     loci_lossy_receipts: &'a Arc<Receipts>,
+    tarpc: &'a peers::EchoClient,
+    udp: &'a tokio::net::UdpSocket,
 }
 
 impl Setup<'_> {
@@ -120,7 +126,7 @@ impl Setup<'_> {
                 })
                 .await,
             ),
-            (0, Side::Loci) => with_count(
+            (0 | 8 | 10, Side::Loci) => with_count(
                 sizes.calls_sequential,
                 sequential(sizes.calls_sequential, || async {
                     assert_eq!(self.spoke.here().remote(hub_echo).call(payload).await.unwrap(), payload);
@@ -134,7 +140,7 @@ impl Setup<'_> {
                 })
                 .await,
             ),
-            (1, Side::Loci) => with_count(
+            (1 | 9, Side::Loci) => with_count(
                 sizes.calls_concurrent,
                 concurrent(sizes.calls_concurrent, || async {
                     assert_eq!(self.spoke.here().remote(hub_echo).call(payload).await.unwrap(), payload);
@@ -195,6 +201,28 @@ impl Setup<'_> {
                 };
                 with_count(gathers, outcome)
             }
+            // The peers a user would pick instead, and the floor: the same 16-byte echo.
+            (8, Side::Raw) => with_count(
+                sizes.calls_sequential,
+                sequential(sizes.calls_sequential, || async {
+                    assert_eq!(peers::tarpc_call(self.tarpc, &payload).await, payload);
+                })
+                .await,
+            ),
+            (9, Side::Raw) => with_count(
+                sizes.calls_concurrent,
+                concurrent(sizes.calls_concurrent, || async {
+                    assert_eq!(peers::tarpc_call(self.tarpc, &payload).await, payload);
+                })
+                .await,
+            ),
+            (10, Side::Raw) => with_count(
+                sizes.calls_sequential,
+                sequential(sizes.calls_sequential, || async {
+                    assert_eq!(peers::udp_ping(self.udp, &payload).await, payload);
+                })
+                .await,
+            ),
             (_, side) => {
                 let mut latencies = Vec::new();
                 let started = Instant::now();
@@ -393,6 +421,25 @@ impl LossyTally {
 static LOSSY_RAW: LossyTally = LossyTally::new();
 static LOSSY_LOCI: LossyTally = LossyTally::new();
 
+/// A thread with its own single-threaded runtime that runs what `start` spawns until the
+/// process ends; returns the address `start` gave.
+fn serve_on_thread<F: Future<Output = SocketAddr> + 'static>(
+    name: &str,
+    start: impl FnOnce() -> F + Send + 'static,
+) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let addr = runtime.block_on(start());
+            tx.send(addr).unwrap();
+            runtime.block_on(std::future::pending::<()>());
+        })
+        .expect("spawn a server thread");
+    rx.recv().unwrap()
+}
+
 /// A thread with its own runtime running `serve` on a server endpoint; returns its address
 /// and runtime.
 fn raw_server<F: Future<Output = ()> + 'static>(
@@ -451,6 +498,12 @@ fn main() {
         }
     });
 
+    // tarpc and the UDP floor serve on their own threads and runtimes, like every other server.
+    let tarpc_addr = serve_on_thread("tarpc-server", peers::serve_tarpc);
+    let udp_addr = serve_on_thread("udp-server", peers::serve_udp);
+    let (tarpc, udp) =
+        runtime.block_on(async { (peers::tarpc_client(tarpc_addr).await, peers::udp_client(udp_addr).await) });
+
     // loci servers: one hub for calls, events and connects; hubs with 1, 8, 32 spokes for aggregation.
     let hub = Spawned::start(listening::<Hub>(&creds, "hub"));
 
@@ -508,6 +561,8 @@ fn main() {
         gather_hubs: &gather_hubs,
         loci_receipts: &loci_receipts,
         loci_lossy_receipts: &loci_lossy_receipts,
+        tarpc: &tarpc,
+        udp: &udp,
     };
     let selected: Vec<usize> =
         (0..NAMES.len()).filter(|i| args.only.as_deref().is_none_or(|only| NAMES[*i].contains(only))).collect();
@@ -621,6 +676,8 @@ fn target(name: &str, m: &Measurement) -> Option<(String, f64, bool)> {
         "events, lossy" => Some(("delivered (informative)".into(), throughput, true)),
         "from_all N=32" => Some(("p50 ≤ 1.2×".into(), p50, p50 <= 1.2)),
         "connect" => Some(("p50 ≤ 1.3×".into(), p50, p50 <= 1.3)),
+        "vs tarpc: 64 in flight" => Some(("rate ≥ 1.5×".into(), throughput, throughput >= 1.5)),
+        "vs UDP floor: call p50" => Some(("p50 ≤ 1.15×".into(), p50, p50 <= 1.15)),
         _ => None,
     }
 }
@@ -716,7 +773,7 @@ fn report(
     println!("loci-bench: {rounds} rounds, {date}, {cores} cores, {cpu}");
     println!(
         "{:<22} {:>10} {:>10} {:>11}   {:>10} {:>10} {:>11}   {:>22} {:>7}",
-        "measurement", "raw p50", "raw p99", "raw rate", "loci p50", "loci p99", "loci rate", "target", "ratio"
+        "measurement", "base p50", "base p99", "base rate", "loci p50", "loci p99", "loci rate", "target", "ratio"
     );
     let mut rows = Vec::new();
     for (name, m) in selected.iter().map(|&i| (NAMES[i], &results[i])) {
