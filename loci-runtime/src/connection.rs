@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, StreamExt};
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use futures_util::FutureExt;
 
 use crate::core::{lock, unsubscribe, Connection, RouteCache};
 use crate::credentials::CLUSTER_SERVER_NAME;
 use crate::here::Here;
+use crate::inbound::{FrameError, FrameReader};
 use crate::outbound::{Outbound, Push, Queued, FAR_FACTOR, LOSSY_LIMIT, SEND_BUFFER_LIMIT};
 use crate::placement::{EventSink, Peer};
 use crate::reactive::backlog;
@@ -53,8 +53,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames a reader handles before it lets other tasks run.
 const FRAMES_PER_TURN: u32 = 64;
 
-type FrameReader = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
-
 /// Why a connection attempt did not produce a connection.
 #[derive(Debug)]
 pub(crate) enum DialError {
@@ -78,10 +76,7 @@ enum HelloEnd {
 }
 
 fn frame_reader(recv: quinn::RecvStream, max_frame: usize) -> FrameReader {
-    FramedRead::new(
-        recv,
-        LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max_frame).new_codec(),
-    )
+    FrameReader::new(recv, max_frame)
 }
 
 fn describe_close(error: &quinn::ConnectionError) -> String {
@@ -431,9 +426,9 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
             tokio::task::yield_now().await;
         }
         let frame = match frames.next().await {
-            Some(Ok(frame)) => frame.freeze(),
-            Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
-                return violation(format!("oversized frame (limit {} bytes)", here.core.max_frame));
+            Some(Ok(frame)) => frame,
+            Some(Err(error @ (FrameError::Oversized { .. } | FrameError::TooSlow { .. }))) => {
+                return violation(error.to_string());
             }
             Some(Err(_)) | None => {
                 // The stream ends before the close that says why arrives: wait for it, so that
@@ -469,7 +464,9 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                     return ("shut down".to_owned(), true);
                 };
                 let waits = serve_tell(here, connection, item, owned_payload(), permit, &requester);
-                waits.without(own_queue).wait().await;
+                if waits.is_behind() {
+                    waits.without(own_queue).wait().await;
+                }
             }
             Header::Reply { id, status } => match connection.take_pending(id) {
                 Some(waiter) => {
@@ -505,7 +502,9 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 if let Err(error) = delivered {
                     return violation(format!("malformed occurrence of `{}`: {error}", here.core.spec.item_name(item)));
                 }
-                waits.without(own_queue).wait().await;
+                if waits.is_behind() {
+                    waits.without(own_queue).wait().await;
+                }
             }
             Header::Hello(_) => return violation("a second hello".to_owned()),
         }
@@ -570,7 +569,9 @@ async fn serve_call<P: Peer>(
     if let Some(outcome) = finished {
         let (status, payload) = reply(caught(outcome), max_frame);
         connection.send(Header::Reply { id, status }, &payload).await;
-        waits.without(own_queue).wait().await;
+        if waits.is_behind() {
+            waits.without(own_queue).wait().await;
+        }
         return;
     }
     // The call goes on in its own task while this reader waits.
@@ -580,7 +581,9 @@ async fn serve_call<P: Peer>(
         answering.send(Header::Reply { id, status }, &payload).await;
         drop(permit);
     });
-    waits.without(own_queue).wait().await;
+    if waits.is_behind() {
+        waits.without(own_queue).wait().await;
+    }
 }
 
 /// Serves a one-way call: like a call, but the outcome stays here. A failure is logged, since

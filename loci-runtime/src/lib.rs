@@ -43,6 +43,7 @@ mod core;
 pub mod credentials;
 mod error;
 mod here;
+mod inbound;
 mod instance;
 #[cfg(unix)]
 pub mod launch;

@@ -45,8 +45,13 @@ async fn raw_connection(creds: &Path, addr: SocketAddr) -> (quinn::Endpoint, qui
 }
 
 fn hello_frame(peer: u16) -> BytesMut {
+    hello_frame_of(peer, 99)
+}
+
+/// The hello of instance `instance` of peer `peer`.
+fn hello_frame_of(peer: u16, instance: u64) -> BytesMut {
     let mut frame = BytesMut::new();
-    encode_frame(&mut frame, &Header::Hello(Hello::new(&SPEC, peer, 99, "raw")), &[]).unwrap();
+    encode_frame(&mut frame, &Header::Hello(Hello::new(&SPEC, peer, instance, "raw")), &[]).unwrap();
     frame
 }
 
@@ -98,7 +103,7 @@ fn an_oversized_frame_closes_only_its_connection() {
     huge.put_u32(10 * 1024 * 1024);
     huge.put_slice(&[0; 1024]);
     let closed = runtime().block_on(send_after_hello(&creds, jm.addr, &huge));
-    assert_eq!(close_reason(&closed), "oversized frame (limit 65536 bytes)");
+    assert_eq!(close_reason(&closed), "oversized frame of 10485760 bytes (limit 65536 bytes)");
     honest_task_manager_still_works(&tm);
 }
 
@@ -151,4 +156,75 @@ fn a_hello_from_another_build_is_refused() {
     });
     assert!(close_reason(&closed).starts_with("mismatched build: module `cluster`"), "{closed}");
     honest_task_manager_still_works(&tm);
+}
+
+/// This process's resident memory, in bytes.
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 4096
+}
+
+/// Sends the hello of TaskManager `instance`, then the length of a `len`-byte frame and `body`
+/// of it, and stalls.
+async fn stall_inside_a_frame(
+    creds: &Path,
+    addr: SocketAddr,
+    instance: u64,
+    len: usize,
+    body: &'static [u8],
+) -> quinn::Connection {
+    let (endpoint, connection) = raw_connection(creds, addr).await;
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(&hello_frame_of(1, instance)).await.unwrap();
+    let mut their_hello = [0u8; 4];
+    recv.read_exact(&mut their_hello).await.unwrap();
+    send.write_all(&(len as u32).to_be_bytes()).await.unwrap();
+    tokio::spawn(async move {
+        let _keep = (endpoint, recv);
+        let _ = send.write_all(body).await;
+        std::future::pending::<()>().await;
+    });
+    connection
+}
+
+#[test]
+fn a_frame_that_never_completes_closes_its_connection_at_its_deadline() {
+    let creds = credentials("stalled-frame");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "honest", "jobmanager", jm.addr));
+    let started = std::time::Instant::now();
+    let closed = runtime().block_on(async {
+        let connection = stall_inside_a_frame(&creds, jm.addr, 1, 1 << 20, &[0; 100]).await;
+        tokio::time::timeout(Duration::from_secs(10), connection.closed()).await.expect("the connection must be closed")
+    });
+    assert_eq!(close_reason(&closed), "a frame of 1048576 bytes did not arrive within 6 s");
+    assert!(started.elapsed() >= Duration::from_secs(6), "closed before its deadline");
+    honest_task_manager_still_works(&tm);
+}
+
+#[test]
+fn thirty_members_holding_back_the_last_byte_of_16_mib_frames_cost_bounded_memory() {
+    let creds = credentials("held-frames");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm"));
+    let tm = Spawned::start(connecting::<TaskManager>(&creds, "honest", "jobmanager", jm.addr));
+    const LEN: usize = 16 << 20;
+    let body: &'static [u8] = Box::leak(vec![0u8; LEN - 1].into_boxed_slice());
+    let before = resident_bytes();
+    let attack = runtime();
+    let connections: Vec<quinn::Connection> = attack.block_on(async {
+        let mut connections = Vec::new();
+        for instance in 0..30 {
+            connections.push(stall_inside_a_frame(&creds, jm.addr, 1_000 + instance, LEN, body).await);
+        }
+        // Long enough for every stream to fill what the job manager lets it.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        connections
+    });
+    let grown = resident_bytes().saturating_sub(before);
+    println!("30 partial 16 MiB frames: this process grew by {} MiB", grown >> 20);
+    // Unlimited, the job manager alone would hold 30 × 16 MiB = 480 MiB; within its 64 MiB
+    // budget for large frames, the rest is QUIC's windows on both sides of 30 connections.
+    assert!(grown < 200 << 20, "grew by {} MiB", grown >> 20);
+    honest_task_manager_still_works(&tm);
+    drop(connections);
 }

@@ -16,7 +16,7 @@
 //! [`Event::send`]: crate::Event::send
 //! [`Event::fire`]: crate::Event::fire
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -26,8 +26,6 @@ pub(crate) type Wait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// What one collection has seen so far.
 #[derive(Default)]
 struct Collected {
-    /// Occurrences queued, whether or not their queue was behind.
-    queued: usize,
     /// The waits reported, one per queue (by key), and whether each must be waited for.
     waits: Vec<(usize, Wait, bool)>,
 }
@@ -35,6 +33,9 @@ struct Collected {
 thread_local! {
     /// `None` when nobody collects.
     static COLLECTED: RefCell<Option<Collected>> = const { RefCell::new(None) };
+    /// Occurrences queued on this thread, whether or not their queue was behind: counted
+    /// always (a collection reads the difference), as cheaply as a counter can be.
+    static QUEUED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// What a sender waits for after firing: until most of the queues its occurrences went to
@@ -65,8 +66,15 @@ impl Backlog {
     }
 
     /// Waits until the queues far behind have room, and at most a minority of the others is
-    /// still behind.
+    /// still behind. Nothing to wait for is the common case: that future stays small (the
+    /// waiting one is boxed), since every `send` and every relayed occurrence awaits one.
     pub(crate) async fn wait(self) {
+        if self.is_behind() {
+            Box::pin(self.wait_behind()).await;
+        }
+    }
+
+    async fn wait_behind(self) {
         futures_util::future::join_all(self.must.into_iter().map(|(_, wait)| wait)).await;
         if self.waits.len() <= self.may_remain {
             return;
@@ -95,7 +103,9 @@ pub(crate) fn collect<R>(fire: impl FnOnce() -> R) -> (R, Backlog) {
     }
     let outer = COLLECTED.with(|collected| collected.borrow_mut().replace(Collected::default()));
     let mut restore = Restore(Some(outer));
+    let queued_before = QUEUED.with(Cell::get);
     let result = fire();
+    let queued = QUEUED.with(Cell::get).wrapping_sub(queued_before);
     let outer = restore.0.take().unwrap_or_default();
     let collected =
         COLLECTED.with(|collected| std::mem::replace(&mut *collected.borrow_mut(), outer)).unwrap_or_default();
@@ -103,18 +113,14 @@ pub(crate) fn collect<R>(fire: impl FnOnce() -> R) -> (R, Backlog) {
     let backlog = Backlog {
         waits: waits.into_iter().map(|(key, wait, _)| (key, wait)).collect(),
         must: must.into_iter().map(|(key, wait, _)| (key, wait)).collect(),
-        may_remain: collected.queued / 2,
+        may_remain: queued / 2,
     };
     (result, backlog)
 }
 
 /// Counts one occurrence queued for a subscriber.
 pub(crate) fn queued() {
-    COLLECTED.with(|collected| {
-        if let Some(collected) = collected.borrow_mut().as_mut() {
-            collected.queued += 1;
-        }
-    });
+    QUEUED.with(|queued| queued.set(queued.get().wrapping_add(1)));
 }
 
 /// Reports that the queue `key` is over its limit: whoever collects may `wait` for it, and
