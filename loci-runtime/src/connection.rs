@@ -75,8 +75,13 @@ enum HelloEnd {
     Failed,
 }
 
-fn frame_reader(recv: quinn::RecvStream, max_frame: usize) -> FrameReader {
-    FrameReader::new(recv, max_frame)
+/// The largest hello accepted: a hello is small, and one connection still shaking hands must
+/// not take a large share of the budget for large frames.
+const HELLO_LIMIT: usize = 16 << 10;
+
+/// A reader for a new connection's frames: the hello first, within [`HELLO_LIMIT`].
+fn frame_reader(recv: quinn::RecvStream) -> FrameReader {
+    FrameReader::new(recv, HELLO_LIMIT)
 }
 
 fn describe_close(error: &quinn::ConnectionError) -> String {
@@ -213,7 +218,7 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
     })?;
     let (mut send, recv) =
         quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
-    let mut frames = frame_reader(recv, core.max_frame);
+    let mut frames = frame_reader(recv);
     write_hello(&mut send, own_hello(core, tie)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
     let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, end)| match end {
         HelloEnd::Refused => DialError::Refused(reason),
@@ -279,7 +284,7 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
         }
     };
     let core = &here.core;
-    let mut frames = frame_reader(recv, core.max_frame);
+    let mut frames = frame_reader(recv);
     let hello = match read_hello(&quic, &mut frames).await {
         Ok(hello) => hello,
         Err((reason, _end)) => {
@@ -404,6 +409,8 @@ async fn write_frames(mut send: quinn::SendStream, out: Arc<Outbound>) {
 /// Reads and dispatches frames until the connection ends; returns why it ended, and whether
 /// the remote shut down on purpose.
 async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut frames: FrameReader) -> (String, bool) {
+    // Past the handshake, frames up to the instance's limit.
+    frames.set_max_frame(here.core.max_frame);
     let quic = &connection.quic;
     let violation = |reason: String| {
         tracing::warn!(remote = %connection.info, "closing the connection: protocol violation: {reason}");

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Frames larger than this are read only within the process-wide budget.
@@ -65,6 +65,11 @@ pub(crate) struct FrameReader {
 }
 
 impl FrameReader {
+    /// Frames larger than `max_frame` close the connection from now on.
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+
     pub fn new(recv: quinn::RecvStream, max_frame: usize) -> Self {
         FrameReader { recv, max_frame, buf: BytesMut::with_capacity(READ_CHUNK), started: None, budget: None }
     }
@@ -83,6 +88,13 @@ impl FrameReader {
                     let frame = self.buf.split_to(len).freeze();
                     self.started = None;
                     self.budget = None;
+                    if len > LARGE_FRAME {
+                        // The frame's allocation goes with the frame: what follows it moves to a
+                        // buffer of the usual size, so no connection keeps megabytes it had once.
+                        let rest = std::mem::take(&mut self.buf);
+                        self.buf = BytesMut::with_capacity(READ_CHUNK.max(rest.len()));
+                        self.buf.extend_from_slice(&rest);
+                    }
                     return Some(Ok(frame));
                 }
                 // A large frame waits for budget before more of it is held here.
@@ -97,12 +109,16 @@ impl FrameReader {
             }
             // Between frames the stream may stay quiet as long as it likes; inside a large one,
             // the frame's deadline runs from when its first bytes came.
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 8 {
+            // Room was made for a large frame when its budget came; otherwise the buffer holds
+            // one chunk more at most, so nothing past the frame limit or the budget is read.
+            if self.budget.is_none() && self.buf.capacity() - self.buf.len() < READ_CHUNK / 8 {
                 self.buf.reserve(READ_CHUNK);
             }
+            let room = if self.budget.is_some() { usize::MAX } else { READ_CHUNK };
             let between_frames = self.buf.is_empty();
             // Reads whatever the stream has, straight into the buffer.
-            let read = tokio::io::AsyncReadExt::read_buf(&mut self.recv, &mut self.buf);
+            let mut into = (&mut self.buf).limit(room);
+            let read = tokio::io::AsyncReadExt::read_buf(&mut self.recv, &mut into);
             // Only a large frame has a deadline: a small one holds little, and a timer per read
             // would cost every small frame that a read ends inside.
             let read = if len <= LARGE_FRAME {
@@ -112,14 +128,23 @@ impl FrameReader {
                 let deadline = frame_deadline(len);
                 match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), read).await {
                     Ok(read) => read,
-                    Err(_) => return Some(Err(FrameError::TooSlow { len, deadline })),
+                    Err(_) => {
+                        self.budget = None;
+                        return Some(Err(FrameError::TooSlow { len, deadline }));
+                    }
                 }
             };
             match read {
                 Ok(0) if between_frames => return None,
-                Ok(0) => return Some(Err(FrameError::Stream("the stream ended inside a frame".to_owned()))),
+                Ok(0) => {
+                    self.budget = None;
+                    return Some(Err(FrameError::Stream("the stream ended inside a frame".to_owned())));
+                }
                 Ok(_) => {}
-                Err(error) => return Some(Err(FrameError::Stream(error.to_string()))),
+                Err(error) => {
+                    self.budget = None;
+                    return Some(Err(FrameError::Stream(error.to_string())));
+                }
             }
         }
     }

@@ -146,7 +146,60 @@ struct Job {
     waiting: Vec<Task>,
     /// Tasks assigned and not finished.
     running: usize,
+    /// The task no other task reads: its result is the job's.
+    last: TaskId,
     answer: Option<tokio::sync::oneshot::Sender<WordCount>>,
+}
+
+/// Why a job cannot run.
+pub fn check_job(tasks: &[Task]) -> Result<TaskId, String> {
+    let ids: HashSet<TaskId> = tasks.iter().map(|task| task.id).collect();
+    if ids.len() != tasks.len() {
+        return Err("two tasks have the same id".to_owned());
+    }
+    let mut read_by_others = HashSet::new();
+    for task in tasks {
+        if let Work::Reduce(left, right) = &task.work {
+            for input in [left, right] {
+                if let Input::Task(id) = input {
+                    if *id == task.id || !ids.contains(id) {
+                        return Err(format!("task {} reads task {id}, which is not another task of the job", task.id));
+                    }
+                    read_by_others.insert(*id);
+                }
+            }
+        }
+    }
+    let finals: Vec<TaskId> = tasks.iter().map(|task| task.id).filter(|id| !read_by_others.contains(id)).collect();
+    let [last] = finals.as_slice() else {
+        if tasks.is_empty() {
+            return Err("the job has no tasks".to_owned());
+        }
+        return Err(format!("a job ends in one task, this one in {} (combine them with reduces)", finals.len()));
+    };
+    // Every task must become ready: peel off the ready ones until none is left.
+    let mut known: HashSet<TaskId> = HashSet::new();
+    let mut left: Vec<&Task> = tasks.iter().collect();
+    while !left.is_empty() {
+        let before = left.len();
+        left.retain(|task| {
+            let ready = match &task.work {
+                Work::Map(_) => true,
+                Work::Reduce(l, r) => [l, r].iter().all(|input| match input {
+                    Input::Task(id) => known.contains(id),
+                    Input::Value(_) => true,
+                }),
+            };
+            if ready {
+                known.insert(task.id);
+            }
+            !ready
+        });
+        if left.len() == before {
+            return Err("the job's reduces read each other in a circle".to_owned());
+        }
+    }
+    Ok(*last)
 }
 
 /// Every job at the JobManager, and its slot accounting.
@@ -167,6 +220,11 @@ struct SchedulerState {
     in_flight: HashMap<u64, u32>,
     /// Assignments not answered yet: (TaskManager instance, job, task).
     unanswered: HashSet<(u64, JobId, TaskId)>,
+    /// TaskManagers that answered "overloaded", with the slots they advertised then: not
+    /// offered a task again until they advertise something else.
+    refused: HashMap<u64, u32>,
+    /// The slots each TaskManager advertised at the last assignment round.
+    advertised: HashMap<u64, u32>,
 }
 
 impl Scheduler {
@@ -174,12 +232,13 @@ impl Scheduler {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a job; its result goes to `answer`. Returns its id.
-    pub fn add_job(&self, tasks: Vec<Task>, answer: tokio::sync::oneshot::Sender<WordCount>) -> JobId {
+    /// Adds a job; its result goes to `answer`. Returns its id, or why it cannot run.
+    pub fn add_job(&self, tasks: Vec<Task>, answer: tokio::sync::oneshot::Sender<WordCount>) -> Result<JobId, String> {
+        let last = check_job(&tasks)?;
         let mut state = self.state();
         let id = state.next_job;
         state.next_job += 1;
-        let mut job = Job { answer: Some(answer), ..Job::default() };
+        let mut job = Job { answer: Some(answer), last, ..Job::default() };
         for task in tasks {
             match ready(id, &task) {
                 Some(ready) => job.ready.push_back(ready),
@@ -190,7 +249,7 @@ impl Scheduler {
         state.order.push_back(id);
         drop(state);
         self.changed.notify_one();
-        id
+        Ok(id)
     }
 
     /// The next ready task and the TaskManager (by instance) to give it to, if a TaskManager
@@ -198,10 +257,18 @@ impl Scheduler {
     /// answered. The slot is taken.
     pub fn next_assignment(&self, slots: &[(u64, u32)]) -> Option<(u64, ReadyTask)> {
         let mut state = self.state();
+        state.advertised = slots.iter().copied().collect();
+        let SchedulerState { refused, .. } = &mut *state;
+        refused.retain(|manager, at| slots.iter().any(|(known, free)| known == manager && free == at));
+        // The TaskManager with the most room, among those that did not refuse since they last
+        // advertised their slots.
         let manager = slots
             .iter()
-            .find(|(manager, free)| *free > state.in_flight.get(manager).copied().unwrap_or(0))
-            .map(|(manager, _)| *manager)?;
+            .filter(|(manager, _)| !state.refused.contains_key(manager))
+            .map(|(manager, free)| (*manager, free.saturating_sub(state.in_flight.get(manager).copied().unwrap_or(0))))
+            .filter(|(_, room)| *room > 0)
+            .max_by_key(|(_, room)| *room)
+            .map(|(manager, _)| manager)?;
         let SchedulerState { order, jobs, .. } = &mut *state;
         let task = order.iter().find_map(|id| jobs.get_mut(id).and_then(|job| job.ready.pop_front()))?;
         if let Some(job) = state.jobs.get_mut(&task.job) {
@@ -225,6 +292,16 @@ impl Scheduler {
         self.changed.notify_one();
     }
 
+    /// Puts a task that `manager` refused as overloaded back, and offers that TaskManager
+    /// nothing more until it advertises other slots.
+    pub fn refused(&self, manager: u64, task: ReadyTask) {
+        let mut state = self.state();
+        let advertised = state.advertised.get(&manager).copied().unwrap_or(0);
+        state.refused.insert(manager, advertised);
+        drop(state);
+        self.requeue(task);
+    }
+
     /// Puts a task that was not performed (overloaded, or its TaskManager is gone) back.
     pub fn requeue(&self, task: ReadyTask) {
         let mut state = self.state();
@@ -242,7 +319,7 @@ impl Scheduler {
         let mut state = self.state();
         let Some(job) = state.jobs.get_mut(&job_id) else { return false };
         job.running = job.running.saturating_sub(1);
-        if job.ready.is_empty() && job.waiting.is_empty() && job.running == 0 {
+        if task == job.last {
             if let Some(answer) = job.answer.take() {
                 let _ = answer.send(result);
             }
@@ -287,6 +364,12 @@ fn ready(job: JobId, task: &Task) -> Option<ReadyTask> {
 
 /// The tasks of a word count over `text`: a map task per `lines` lines, and reduces combining
 /// them pairwise, by task id, down to one.
+///
+/// ```
+/// let tasks = flink::jobs::word_count_job("a b\nb c\nc", 1);
+/// assert_eq!(tasks.len(), 5, "three maps, two reduces");
+/// assert_eq!(flink::jobs::check_job(&tasks), Ok(4), "the last reduce ends the job");
+/// ```
 pub fn word_count_job(text: &str, lines: usize) -> Vec<Task> {
     let all: Vec<&str> = text.lines().collect();
     let mut tasks: Vec<Task> = all
@@ -470,14 +553,18 @@ pub mod jobs {
 
     /// Runs a job and answers with its result once every task is done.
     #[on(JobManager)]
-    pub async fn submit(ctx: &Here<JobManager>, caller: &Remote<Client>, tasks: Vec<Task>) -> WordCount {
+    pub async fn submit(
+        ctx: &Here<JobManager>,
+        caller: &Remote<Client>,
+        tasks: Vec<Task>,
+    ) -> Result<WordCount, String> {
         let (answer, result) = tokio::sync::oneshot::channel();
         let count = tasks.len();
-        let job = ctx.local(scheduler).add_job(tasks, answer);
+        let job = ctx.local(scheduler).add_job(tasks, answer)?;
         println!("job {job} from {}: {count} tasks", caller.name());
-        let result = result.await.unwrap_or_default();
+        let result = result.await.map_err(|_| format!("job {job} was dropped"))?;
         println!("job {job} finished: {} distinct words", result.len());
-        result
+        Ok(result)
     }
 
     /// Performs one assignment and records how it ended.
@@ -492,7 +579,7 @@ pub mod jobs {
             }
             Ok(state) => {
                 println!("task {job}/{id} at {}: {state:?}; reassigning it", manager.name());
-                jobs.requeue(task);
+                jobs.refused(manager.instance(), task);
             }
             Err(error) => {
                 println!("task {job}/{id} at {}: {error}; reassigning it", manager.name());
@@ -523,6 +610,7 @@ pub mod jobs {
             let offered: Vec<(u64, u32)> = current.iter().map(|(manager, free)| (manager.instance(), *free)).collect();
             while let Some((instance, task)) = jobs.next_assignment(&offered) {
                 let Some((manager, _)) = current.iter().find(|(manager, _)| manager.instance() == instance) else {
+                    jobs.answered(instance, task.job, task.id);
                     jobs.requeue(task);
                     break;
                 };
@@ -541,7 +629,7 @@ pub mod jobs {
     #[on(Client)]
     pub async fn main(ctx: Here<Client>) -> loci::Result<()> {
         let tasks = Vec::clone(&ctx.local(job));
-        let result = ctx.remote(submit).no_timeout().call(tasks).await?;
+        let result = ctx.remote(submit).no_timeout().call(tasks).await?.map_err(loci::Error::Main)?;
         match serde_json::to_string(&result) {
             Ok(json) => println!("{json}"),
             Err(error) => eprintln!("could not print the result: {error}"),
