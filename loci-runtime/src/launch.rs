@@ -66,6 +66,34 @@ impl Default for Launch {
     }
 }
 
+/// The directory of the running executable, with the executables of cargo package `package`
+/// in it brought up to date: a demo's peers sit next to the demo. Under `cargo run` they are
+/// built (a no-op when they are current), so a demo never runs stale peers; otherwise only
+/// when `needed` is missing there.
+pub fn sibling_executables(package: &str, needed: &str) -> io::Result<PathBuf> {
+    let dir = std::env::current_exe()?.parent().map(Path::to_path_buf).unwrap_or_default();
+    if std::env::var_os("CARGO").is_some() || !dir.join(needed).exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", package, "--bins"]);
+        // Variables `cargo run` sets for this process would make the nested build look
+        // different to dependencies' build scripts and rebuild them, back and forth.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_") && !matches!(key.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
+                build.env_remove(key.as_ref());
+            }
+        }
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        if !build.status()?.success() {
+            return Err(io::Error::other(format!("building the executables of `{package}` failed")));
+        }
+    }
+    Ok(dir)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -12,6 +12,7 @@
 #[cfg(unix)]
 pub mod cluster;
 pub mod jobs;
+pub mod scheduler;
 pub mod tasks;
 
 #[loci::multitier]

@@ -2,39 +2,16 @@
 //! separate processes over QUIC on loopback, types a few lines into the nodes and shows what
 //! every process prints, then kills one node and shows the others carry on.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
 use loci::launch::Launch;
 
-/// The peer executables sit next to this one. Under `cargo run` they are brought up to date
-/// (a no-op when they are), so the demo never runs stale peers; otherwise they are built only
-/// if missing.
-fn peer_executables() -> (PathBuf, PathBuf) {
-    let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)).unwrap_or_default();
-    let (registry, node) = (dir.join("registry"), dir.join("node"));
-    let under_cargo = std::env::var_os("CARGO").is_some();
-    if under_cargo || !registry.exists() || !node.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "chat", "--bins"]);
-        // Variables `cargo run` sets for this process would make the nested build look different
-        // to dependencies' build scripts and rebuild them, back and forth.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("CARGO_") && !matches!(key.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
-                build.env_remove(key.as_ref());
-            }
-        }
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cannot run cargo to build the chat executables");
-        assert!(status.success(), "building the chat executables failed");
-    }
-    (registry, node)
+/// The registry and node executables, next to this one and up to date.
+fn peer_executables() -> std::io::Result<(PathBuf, PathBuf)> {
+    let dir = loci::launch::sibling_executables("chat", "node")?;
+    Ok((dir.join("registry"), dir.join("node")))
 }
 
 fn pause() {
@@ -42,7 +19,7 @@ fn pause() {
 }
 
 fn main() -> std::io::Result<()> {
-    let (registry_exe, node_exe) = peer_executables();
+    let (registry_exe, node_exe) = peer_executables()?;
     let mut launch = Launch::new();
     let credentials = launch.credentials()?;
     println!("created cluster credentials in {}", credentials.display());

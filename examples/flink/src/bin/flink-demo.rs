@@ -3,35 +3,15 @@
 //! the job; its tasks go elsewhere, and the job still ends with the right counts.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use flink::cluster::{self, Executables, TaskManagerPlan};
 use loci::launch::Launch;
 
-/// The executables sit next to this one; under `cargo run` they are brought up to date first.
-fn executables() -> Executables {
-    let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)).unwrap_or_default();
-    let exes = Executables::in_dir(&dir);
-    if std::env::var_os("CARGO").is_some() || !exes.client.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "flink", "--bins"]);
-        // What `cargo run` sets for this process would make the nested build rebuild everything.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("CARGO_") && !matches!(key.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
-                build.env_remove(key.as_ref());
-            }
-        }
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cannot run cargo to build the job system's executables");
-        assert!(status.success(), "building the job system's executables failed");
-    }
-    exes
+/// The job system's executables, next to this one and up to date.
+fn executables() -> std::io::Result<Executables> {
+    Ok(Executables::in_dir(&loci::launch::sibling_executables("flink", "jobs-client")?))
 }
 
 fn show(launch: &Launch, name: &str, needle: &str) {
@@ -41,7 +21,7 @@ fn show(launch: &Launch, name: &str, needle: &str) {
 }
 
 fn main() -> std::io::Result<()> {
-    let exes = executables();
+    let exes = executables()?;
     let mut launch = Launch::new().quiet();
     let dir = launch.credentials()?;
     let text = cluster::bundled_text()?;

@@ -3,7 +3,6 @@
 //! to its tasks running elsewhere. Prints a table for `docs/flink-jobs.md`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use flink::cluster::{self, Executables, TaskManagerPlan};
@@ -12,25 +11,9 @@ use loci::launch::Launch;
 const TEXT_BYTES: usize = 10 << 20;
 const LINES_PER_TASK: usize = 4_000;
 
-fn executables() -> Executables {
-    let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)).unwrap_or_default();
-    let exes = Executables::in_dir(&dir);
-    if std::env::var_os("CARGO").is_some() || !exes.client.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "flink", "--bins"]);
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("CARGO_") && !matches!(key.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
-                build.env_remove(key.as_ref());
-            }
-        }
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(build.status().is_ok_and(|status| status.success()), "building the executables failed");
-    }
-    exes
+/// The job system's executables, next to this one and up to date.
+fn executables() -> std::io::Result<Executables> {
+    Ok(Executables::in_dir(&loci::launch::sibling_executables("flink", "jobs-client")?))
 }
 
 /// Runs one job on `managers` TaskManagers; the time from the client's start to its result.
@@ -69,7 +52,7 @@ fn crash_to_reassignment(exes: &Executables, text: &Path) -> Duration {
 }
 
 fn main() {
-    let exes = executables();
+    let exes = executables().expect("the job system's executables");
     let guide = cluster::bundled_text().expect("the guide");
     let mut text = String::with_capacity(TEXT_BYTES + guide.len());
     while text.len() < TEXT_BYTES {
