@@ -74,9 +74,9 @@ pub use placement::{
     TieMultiplicity, Transmit,
 };
 pub use reactive::{Event, Observation, Signal, Var};
-pub use remote::Remote;
+pub use remote::{Remote, Traffic};
 pub use remotes::Remotes;
-pub use spore::{Anywhere, RunsOn, Spore, SporeError};
+pub use spore::{Anywhere, RunsOn, Spore, SporeError, UntypedSpore};
 pub use transport::Security;
 
 /// A remote block: code written inline that runs on a remote of another peer, with the values

@@ -91,6 +91,23 @@ impl<P> Remote<P> {
     }
 }
 
+/// What one connection has carried ([`Remotes::traffic`](crate::Remotes::traffic)): UDP
+/// payload bytes each way, as QUIC counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Traffic {
+    /// Bytes sent to the remote.
+    pub sent_bytes: u64,
+    /// Bytes received from it.
+    pub received_bytes: u64,
+}
+
+impl Traffic {
+    /// Bytes both ways.
+    pub fn total(&self) -> u64 {
+        self.sent_bytes + self.received_bytes
+    }
+}
+
 /// What a `Remote` is when it travels: an instance identity that holds across the cluster,
 /// and where that instance accepts connections.
 #[derive(Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::error::RemoteError;
 use crate::here::Here;
 use crate::placement::Peer;
 use crate::reactive::{Event, Signal, Var};
-use crate::remote::Remote;
+use crate::remote::{Remote, Traffic};
 
 /// The connected remotes of peer `Q`, seen from `P`: on every tie to `Q` (created by
 /// [`Here::remotes`]) or on one named tie (created by [`Here::tie`]).
@@ -124,6 +124,15 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
             });
         }
         Ok(reached)
+    }
+
+    /// What the connection to `remote` has carried so far, as QUIC counts it on the wire
+    /// (packet headers, acknowledgements and retransmissions included); `None` if it is not
+    /// connected. Measures what an operation moves across the network: read it before and after.
+    pub fn traffic(&self, remote: &Remote<Q>) -> Option<Traffic> {
+        let connection = self.here.core.connection_to(&remote.info).filter(|c| self.covers(c.info.tie))?;
+        let stats = connection.quic.stats();
+        Some(Traffic { sent_bytes: stats.udp_tx.bytes, received_bytes: stats.udp_rx.bytes })
     }
 
     /// Closes the connection to `remote`; the remote logs `reason`. `false` if it was not

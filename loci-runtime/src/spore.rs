@@ -73,6 +73,13 @@ pub enum SporeError {
         /// The output type asked of it.
         output: &'static str,
     },
+    /// Of an untyped spore's functions, one does not take what the one before it gives (its
+    /// bytes were made up, or decoded as another spore).
+    #[error("spore {spore} does not take what the function before it gives")]
+    Unchained {
+        /// The function that does not fit.
+        spore: u16,
+    },
 }
 
 /// One function of a spore: which one, and its encoded captures.
@@ -168,27 +175,11 @@ impl<P, In: Transmit, Out: Transmit> Spore<P, In, Out> {
     where
         P: RunsOn<Q>,
     {
-        let spec = &Q::Module::SPEC;
         let first = self.steps.first().map_or(0, |step| step.spore);
-        if self.fingerprint != spec.fingerprint {
-            return Err(SporeError::OtherBuild {
-                module: spec.name,
-                ours: spec.fingerprint_hex(),
-                theirs: hex(&self.fingerprint),
-            });
-        }
-        if let Some(broken) = &self.broken {
-            return Err(SporeError::Codec { spore: first, detail: broken.clone() });
-        }
+        check_build::<Q>(&self.fingerprint, self.broken.as_deref(), first)?;
         self.check_types::<Q>()?;
-        let mut value =
-            input.__encode().map_err(|error| SporeError::Codec { spore: first, detail: error.to_string() })?;
-        for step in &self.steps {
-            value = Q::__apply_spore(ctx, step.spore, &step.captures, &value).map_err(|failure| match failure {
-                SporeFailure::NotHere => SporeError::NotHere { spore: step.spore, peer: Q::NAME },
-                SporeFailure::Codec(detail) => SporeError::Codec { spore: step.spore, detail },
-            })?;
-        }
+        let input = input.__encode().map_err(|error| SporeError::Codec { spore: first, detail: error.to_string() })?;
+        let value = run_steps(ctx, &self.steps, input)?;
         let last = self.steps.last().map_or(0, |step| step.spore);
         Out::__decode(&value).map_err(|error| SporeError::Codec { spore: last, detail: error.to_string() })
     }
@@ -226,9 +217,159 @@ impl<P, In: Transmit, Out: Transmit> Spore<P, In, Out> {
     }
 }
 
-impl<In, Out> Spore<Anywhere, In, Out> {
-    /// The same spore, typed to run on peer `Q` (to compose it with spores written for `Q`).
-    pub fn on<Q: Peer>(self) -> Spore<Q, In, Out> {
+impl<P, In, Out> Spore<P, In, Out> {
+    /// The same spore, typed to run on peer `Q`: an [`Anywhere`] spore for a peer (to compose
+    /// it with spores written for that peer, or to store it with them), or a spore for `Q`
+    /// itself.
+    pub fn on<Q: Peer>(self) -> Spore<Q, In, Out>
+    where
+        P: RunsOn<Q>,
+    {
         Spore { fingerprint: self.fingerprint, steps: self.steps, broken: self.broken, _types: PhantomData }
     }
+}
+
+impl<P, In: Transmit, Out: Transmit> Spore<P, In, Out> {
+    /// The spore with its input and output types erased: it is applied to encoded input and
+    /// gives encoded output. This is how code that holds spores of many types in one structure
+    /// (a lineage of silos, a queue of jobs) stores and applies them.
+    pub fn untyped(self) -> UntypedSpore<P> {
+        UntypedSpore {
+            fingerprint: self.fingerprint,
+            steps: self.steps,
+            broken: self.broken,
+            input: std::any::type_name::<In>().to_owned(),
+            output: std::any::type_name::<Out>().to_owned(),
+            _peer: PhantomData,
+        }
+    }
+}
+
+/// A [`Spore`] whose input and output types are erased ([`Spore::untyped`]): applied to the
+/// postcard encoding of its input, it gives the encoding of its output. It travels like a
+/// spore; the names of the types it was made for travel with it, for messages.
+///
+/// Its functions are still checked to chain from one to the next before anything runs; that the
+/// bytes it is given encode its input type is the caller's to ensure (bytes of another type
+/// give [`SporeError::Codec`], or a value decoded from them).
+///
+/// ```
+/// #[loci::multitier]
+/// pub mod numbers {
+///     use loci::{spore, Here, Spore};
+///
+///     #[peer(ties(Worker = Multiple))]
+///     pub struct Driver;
+///     #[peer(ties(Driver = Single))]
+///     pub struct Worker;
+///
+///     pub fn double() -> Spore<loci::Anywhere, u64, u64> {
+///         spore!(capture(), |x: u64| -> u64 { x * 2 })
+///     }
+///
+///     /// Workers apply spores to values they hold encoded.
+///     #[on(Worker)]
+///     pub fn apply(ctx: &Here<Worker>, f: loci::UntypedSpore<loci::Anywhere>, x: Vec<u8>) -> Result<Vec<u8>, String> {
+///         f.apply_encoded(ctx, &x).map_err(|error| error.to_string())
+///     }
+/// }
+/// ```
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct UntypedSpore<P> {
+    fingerprint: [u8; 16],
+    steps: Vec<Step>,
+    broken: Option<String>,
+    input: String,
+    output: String,
+    #[serde(skip)]
+    _peer: PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for UntypedSpore<P> {
+    fn clone(&self) -> Self {
+        UntypedSpore {
+            fingerprint: self.fingerprint,
+            steps: self.steps.clone(),
+            broken: self.broken.clone(),
+            input: self.input.clone(),
+            output: self.output.clone(),
+            _peer: PhantomData,
+        }
+    }
+}
+
+impl<P> fmt::Debug for UntypedSpore<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let steps: Vec<u16> = self.steps.iter().map(|step| step.spore).collect();
+        f.debug_struct("UntypedSpore")
+            .field("input", &self.input)
+            .field("output", &self.output)
+            .field("steps", &steps)
+            .field("capture_bytes", &self.capture_bytes())
+            .finish()
+    }
+}
+
+impl<P> UntypedSpore<P> {
+    /// The name of the input type it was made for.
+    pub fn input_type(&self) -> &str {
+        &self.input
+    }
+
+    /// The name of the output type it was made for.
+    pub fn output_type(&self) -> &str {
+        &self.output
+    }
+
+    /// How many bytes its captures take.
+    pub fn capture_bytes(&self) -> usize {
+        self.steps.iter().map(|step| step.captures.len()).sum()
+    }
+
+    /// Runs the spore on this instance with the encoded `input`, giving its encoded output.
+    pub fn apply_encoded<Q: Peer>(&self, ctx: &Here<Q>, input: &[u8]) -> Result<Vec<u8>, SporeError>
+    where
+        P: RunsOn<Q>,
+    {
+        let first = self.steps.first().map_or(0, |step| step.spore);
+        check_build::<Q>(&self.fingerprint, self.broken.as_deref(), first)?;
+        // Every function is here, and each takes what the one before it gives.
+        let mut gives: Option<TypeId> = None;
+        for step in &self.steps {
+            let (input, output) =
+                Q::__spore_signature(step.spore).ok_or(SporeError::NotHere { spore: step.spore, peer: Q::NAME })?;
+            if gives.is_some_and(|gives| gives != input) {
+                return Err(SporeError::Unchained { spore: step.spore });
+            }
+            gives = Some(output);
+        }
+        if self.steps.is_empty() {
+            return Err(SporeError::Mistyped { input: "nothing", output: "nothing" });
+        }
+        run_steps(ctx, &self.steps, input.to_vec())
+    }
+}
+
+/// Refuses a spore made by another build of the module, or found broken when it was made.
+fn check_build<Q: Peer>(fingerprint: &[u8; 16], broken: Option<&str>, first: u16) -> Result<(), SporeError> {
+    let spec = &Q::Module::SPEC;
+    if *fingerprint != spec.fingerprint {
+        return Err(SporeError::OtherBuild { module: spec.name, ours: spec.fingerprint_hex(), theirs: hex(fingerprint) });
+    }
+    match broken {
+        Some(broken) => Err(SporeError::Codec { spore: first, detail: broken.to_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// Runs a spore's functions one after the other on this instance, from the encoded input.
+fn run_steps<Q: Peer>(ctx: &Here<Q>, steps: &[Step], mut value: Vec<u8>) -> Result<Vec<u8>, SporeError> {
+    for step in steps {
+        value = Q::__apply_spore(ctx, step.spore, &step.captures, &value).map_err(|failure| match failure {
+            SporeFailure::NotHere => SporeError::NotHere { spore: step.spore, peer: Q::NAME },
+            SporeFailure::Codec(detail) => SporeError::Codec { spore: step.spore, detail },
+        })?;
+    }
+    Ok(value)
 }

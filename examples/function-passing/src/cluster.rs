@@ -1,0 +1,123 @@
+//! Starting a master and workers as processes with the launcher: shared by the demo, the
+//! lineage-driven fault injection and the process tests.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use loci::launch::Launch;
+use serde::de::DeserializeOwned;
+
+/// How long a process may take to say what it is waited for.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Where the executables are.
+#[derive(Debug, Clone)]
+pub struct Executables {
+    /// `fp-master`.
+    pub master: PathBuf,
+    /// `fp-worker`.
+    pub worker: PathBuf,
+}
+
+impl Executables {
+    /// The executables in directory `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Executables { master: dir.join("fp-master"), worker: dir.join("fp-worker") }
+    }
+
+    /// The executables next to the running one, built if they are missing or stale.
+    pub fn siblings() -> io::Result<Self> {
+        Ok(Executables::in_dir(&loci::launch::sibling_executables("function-passing", "fp-master")?))
+    }
+}
+
+/// A master (`master`) running `scenario`, and workers `w1`..`wN`, all started; the master has
+/// printed its workers when this returns. With `pause`, the master waits for a line between its
+/// two runs (see [`Cluster::resume`]).
+pub struct Cluster {
+    /// The processes.
+    pub launch: Launch,
+    /// The workers' names.
+    pub workers: Vec<String>,
+}
+
+impl Cluster {
+    /// Starts the cluster.
+    pub fn start(exes: &Executables, scenario: &str, workers: usize, pause: bool, text: Option<&Path>) -> io::Result<Self> {
+        let mut launch = Launch::new().quiet();
+        launch.credentials()?;
+        let count = workers.to_string();
+        let mut args = vec!["--listen", "127.0.0.1:0", "--scenario", scenario, "--workers", &count];
+        if pause {
+            args.push("--pause");
+        }
+        let text = text.map(|text| text.to_string_lossy().into_owned());
+        if let Some(text) = &text {
+            args.extend(["--text", text]);
+        }
+        launch.start("master", &exes.master, &args)?;
+        let connect = format!("master={}", launch.listen_addr("master")?);
+        let names: Vec<String> = (1..=workers).map(|i| format!("w{i}")).collect();
+        for name in &names {
+            launch.start(name, &exes.worker, &["--listen", "127.0.0.1:0", "--connect", &connect])?;
+        }
+        launch.wait_for("master", "workers: ", WAIT)?;
+        Ok(Cluster { launch, workers: names })
+    }
+
+    /// Waits for the master's result line `result NAME JSON` and parses it.
+    pub fn result<T: DeserializeOwned>(&self, name: &str) -> io::Result<T> {
+        let prefix = format!("result {name} ");
+        self.launch.wait_for("master", &prefix, WAIT)?;
+        let line = self.launch.output("master").into_iter().find(|line| line.starts_with(&prefix));
+        let json = line.map(|line| line[prefix.len()..].to_owned()).unwrap_or_default();
+        serde_json::from_str(&json).map_err(io::Error::other)
+    }
+
+    /// The workers the master said `what` depends on (`WHAT depends on: w1,w2`), the first
+    /// time it said so.
+    pub fn depends_on(&self, what: &str) -> io::Result<Vec<String>> {
+        let prefix = format!("{what} depends on: ");
+        self.launch.wait_for("master", &prefix, WAIT)?;
+        let line = self.launch.output("master").into_iter().find(|line| line.starts_with(&prefix)).unwrap_or_default();
+        Ok(line[prefix.len().min(line.len())..].split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Waits until the master paused between its runs.
+    pub fn wait_paused(&self) -> io::Result<()> {
+        self.launch.wait_for("master", "paused", WAIT).map(drop)
+    }
+
+    /// Lets a paused master run again.
+    pub fn resume(&mut self) -> io::Result<()> {
+        self.launch.say("master", "")
+    }
+
+    /// The master's output lines that contain `needle`.
+    pub fn master_lines(&self, needle: &str) -> Vec<String> {
+        self.launch.output("master").into_iter().filter(|line| line.contains(needle)).collect()
+    }
+}
+
+/// The text the word count reads: loci's own guide, every page of `docs/` one after another, in
+/// name order, written to `dir`.
+pub fn bundled_text(dir: &Path) -> io::Result<(PathBuf, String)> {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let mut pages = Vec::new();
+    for entry in std::fs::read_dir(&docs)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "md") {
+            pages.push(path);
+        }
+    }
+    pages.sort();
+    let mut text = String::new();
+    for page in pages {
+        text.push_str(&std::fs::read_to_string(page)?);
+        text.push('\n');
+    }
+    let path = dir.join("guide.txt");
+    std::fs::write(&path, &text)?;
+    Ok((path, text))
+}

@@ -1,0 +1,21 @@
+//! Function passing with lineages (Haller, Miller, Müller) as a loci multitier program.
+//!
+//! Data stays put in typed, immutable **silos** on workers. The master holds **SiloRefs** and
+//! sends **spores** (loci's transmittable functions) to the data. A SiloRef is a **lineage**:
+//! the DAG of operations that derives its silo, so a silo lost with its worker is rebuilt from
+//! its lineage on a live one. The same lineage tells which workers a result depends on, which
+//! [`ldfi`] uses to choose the faults to inject. See `docs/function-passing.md`.
+
+pub mod cluster;
+mod eval;
+pub mod ldfi;
+pub mod lineage;
+pub mod master;
+pub mod people;
+mod program;
+pub mod scenarios;
+pub mod spark;
+
+pub use eval::SiloStore;
+pub use program::fp;
+pub use lineage::{FpError, Lineage, SiloId, SiloRef, Trace};

@@ -1,0 +1,415 @@
+//! SiloRefs and their lineages: what a reference to a silo is, as a value that can be stored,
+//! sent inside a spore, and evaluated where the data is.
+//!
+//! A [`SiloRef<T>`] is the lineage of its silo: the DAG of operations that derives the silo's
+//! data (a populated value, a text file, spores applied to other silos). Building one is free
+//! (`apply`, `persist` and `unpersist` are deferred); [`SiloRef::send`] sends the lineage to
+//! the worker that hosts the silo, which materializes it and answers with the value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use loci::{Remote, RunsOn, Spore, UntypedSpore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fp::Worker;
+
+/// A silo's identity across the cluster. A derived silo's id is a hash of what derives it (its
+/// parent's id and the spore), so the same DAG built twice names the same silos.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SiloId([u8; 16]);
+
+impl SiloId {
+    /// The id of a silo derived from `parts`.
+    pub(crate) fn of(parts: &[&[u8]]) -> SiloId {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        let digest = hasher.finalize();
+        let mut id = [0; 16];
+        id.copy_from_slice(&digest[..16]);
+        SiloId(id)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SiloId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for SiloId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in &self.0[..4] {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a silo is kept in its host's memory once materialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Keep {
+    /// Sources (populated values, text files) are kept; derived silos are not.
+    Default,
+    /// Kept (`persist`).
+    Persist,
+    /// Dropped once used (`unpersist`).
+    Unpersist,
+}
+
+/// How a silo's data comes about.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) enum Source {
+    /// A value its creator gave (`populate`): held by its host, and by the creator to rebuild it.
+    Populated,
+    /// A value a spore made where it ran (`SiloRef::here`), carried inline: it is used where it
+    /// is made, and travels only if the spore's result is sent on.
+    Made(Arc<Vec<u8>>),
+    /// What a spore gives when it failed: evaluating it reports why.
+    Failed(String),
+    /// Part `part` of `parts` of a text file's lines (every `parts`-th line from line `part`).
+    TextFile { path: PathBuf, part: u32, parts: u32 },
+    /// A spore applied to the parent's data; it gives the `SiloRef` whose data is this silo's.
+    Apply { parent: Arc<Lineage>, spore: UntypedSpore<Worker> },
+}
+
+/// The untyped lineage of a silo: a node of the DAG and, through its parents, all of it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Lineage {
+    pub(crate) id: SiloId,
+    /// The worker the silo lives on (the one its source is on); `None` for a made value, which
+    /// lives wherever it is used.
+    pub(crate) host: Option<Remote<Worker>>,
+    /// What to call it when showing the lineage.
+    pub(crate) label: String,
+    pub(crate) keep: Keep,
+    pub(crate) source: Source,
+}
+
+impl Lineage {
+    /// The silo's id.
+    pub fn id(&self) -> SiloId {
+        self.id
+    }
+
+    /// Its name in a shown lineage.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The worker it lives on, as the lineage names it (before any rebuild elsewhere).
+    pub fn host(&self) -> Option<&Remote<Worker>> {
+        self.host.as_ref()
+    }
+
+    /// Its parent in the DAG, for a silo derived by a spore.
+    pub fn parent(&self) -> Option<&Lineage> {
+        match &self.source {
+            Source::Apply { parent, .. } => Some(parent),
+            _ => None,
+        }
+    }
+
+    /// This silo and its ancestors, from this one to the source.
+    pub fn chain(&self) -> impl Iterator<Item = &Lineage> {
+        std::iter::successors(Some(self), |node| node.parent())
+    }
+
+    fn with_keep(&self, keep: Keep) -> Lineage {
+        Lineage { keep, ..self.clone() }
+    }
+
+    /// What the node is, in a word or two.
+    fn describe(&self) -> String {
+        let keep = match self.keep {
+            Keep::Default => "",
+            Keep::Persist => ", persisted",
+            Keep::Unpersist => ", unpersisted",
+        };
+        let what = match &self.source {
+            Source::Populated => "populated".to_owned(),
+            Source::Made(value) => format!("made by a spore, {} bytes", value.len()),
+            Source::Failed(reason) => format!("failed: {reason}"),
+            Source::TextFile { path, part, parts } => {
+                format!("lines {part} mod {parts} of {}", path.display())
+            }
+            Source::Apply { spore, .. } => format!("a spore applied ({} bytes of captures)", spore.capture_bytes()),
+        };
+        let host = self.host.as_ref().map_or_else(|| "where it is used".to_owned(), |host| format!("on {}", host.name()));
+        format!("{} [{}] {what}{keep}, {host}", self.label, self.id)
+    }
+}
+
+impl fmt::Display for Lineage {
+    /// The DAG from this silo to its source, one node per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (depth, node) in self.chain().enumerate() {
+            if depth > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}{}{}", "  ".repeat(depth), if depth > 0 { "<- " } else { "" }, node.describe())?;
+        }
+        Ok(())
+    }
+}
+
+/// A reference to a silo holding a `T`: the lineage that derives its data. It can be stored,
+/// cloned, and captured by spores (it travels as its lineage, never as the data).
+#[derive(Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
+pub struct SiloRef<T> {
+    lineage: Arc<Lineage>,
+    #[serde(skip)]
+    _data: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SiloRef<T> {
+    fn clone(&self) -> Self {
+        SiloRef { lineage: Arc::clone(&self.lineage), _data: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for SiloRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SiloRef({})", self.lineage.describe())
+    }
+}
+
+impl<T> SiloRef<T> {
+    pub(crate) fn from_lineage(lineage: Lineage) -> Self {
+        SiloRef { lineage: Arc::new(lineage), _data: PhantomData }
+    }
+
+    /// Its lineage: the DAG that derives the silo's data.
+    pub fn lineage(&self) -> &Lineage {
+        &self.lineage
+    }
+
+    /// The silo's id.
+    pub fn id(&self) -> SiloId {
+        self.lineage.id
+    }
+
+    /// The same reference, shown as `label` in lineages.
+    pub fn named(&self, label: &str) -> SiloRef<T> {
+        SiloRef::from_lineage(Lineage { label: label.to_owned(), ..(*self.lineage).clone() })
+    }
+
+    /// What a spore gives when it cannot give its result: the `send` that needs it fails with
+    /// `reason`.
+    pub fn failed(reason: impl std::fmt::Display) -> SiloRef<T> {
+        let reason = reason.to_string();
+        let id = SiloId::of(&[b"failed", reason.as_bytes()]);
+        SiloRef::from_lineage(Lineage { id, host: None, label: "failed".to_owned(), keep: Keep::Default, source: Source::Failed(reason) })
+    }
+
+    /// Keeps the silo in its host's memory once it is materialized, so later sends start from it
+    /// (deferred: it takes effect at the next `send` that reaches it).
+    pub fn persist(&self) -> SiloRef<T> {
+        SiloRef::from_lineage(self.lineage.with_keep(Keep::Persist))
+    }
+
+    /// Lets the silo go from its host's memory (deferred: the next `send` that reaches it uses
+    /// it one last time, then its host drops it).
+    pub fn unpersist(&self) -> SiloRef<T> {
+        SiloRef::from_lineage(self.lineage.with_keep(Keep::Unpersist))
+    }
+}
+
+impl<T: Serialize + serde::de::DeserializeOwned + Send + 'static> SiloRef<T> {
+    /// A silo of `value` made by a spore where it runs (the slides' `SiloRef.populate(currentHost,
+    /// value)` inside a spore): the spore's result, used where it was made.
+    pub fn here(value: &T) -> SiloRef<T> {
+        let (id, source) = match postcard::to_allocvec(value) {
+            Ok(bytes) => (SiloId::of(&[b"made", &bytes]), Source::Made(Arc::new(bytes))),
+            Err(error) => (SiloId::of(&[b"failed"]), Source::Failed(error.to_string())),
+        };
+        SiloRef::from_lineage(Lineage { id, host: None, label: "made".to_owned(), keep: Keep::Default, source })
+    }
+
+    /// The silo that `f` derives from this one's data, on the same worker (deferred: nothing
+    /// runs until a `send` needs it). `f` gives a `SiloRef` whose data becomes the new silo's:
+    /// usually `SiloRef::here(&result)`, or a silo derived elsewhere (nested spores).
+    pub fn apply<P, S>(&self, f: Spore<P, T, SiloRef<S>>) -> SiloRef<S>
+    where
+        P: RunsOn<Worker>,
+        S: Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        let spore = f.on::<Worker>().untyped();
+        // Only the id is made of these bytes; a spore that does not encode fails when applied.
+        let encoded = postcard::to_allocvec(&spore).unwrap_or_default();
+        let id = SiloId::of(&[b"apply", self.lineage.id.bytes(), &encoded]);
+        SiloRef::from_lineage(Lineage {
+            id,
+            host: self.lineage.host.clone(),
+            label: format!("apply#{id}"),
+            keep: Keep::Default,
+            source: Source::Apply { parent: Arc::clone(&self.lineage), spore },
+        })
+    }
+}
+
+/// How a silo was had during one `send`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum How {
+    /// It was in its host's memory.
+    Held,
+    /// Computed from its parent by its spore.
+    Computed,
+    /// Read from its text file.
+    Read,
+    /// A value a spore made.
+    Made,
+}
+
+/// One silo had during a `send`: which, where and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The silo.
+    pub silo: SiloId,
+    /// Its name in the lineage.
+    pub label: String,
+    /// The worker that had it.
+    pub worker: String,
+    /// Its instance id.
+    pub instance: u64,
+    /// How.
+    pub how: How,
+}
+
+/// What a `send` did, in the order it finished: the provenance of the result, including silos
+/// reached through nested spores on other workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Each silo had, in the order it was had.
+    pub steps: Vec<Step>,
+    /// Workers that were lost during the send, and the ones that took their silos over:
+    /// (lost, replacement).
+    pub rebuilt_on: Vec<(String, String)>,
+}
+
+impl Trace {
+    /// The workers the result depends on (that had a silo of its DAG), by name, each once.
+    pub fn workers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.steps.iter().map(|step| step.worker.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (lost, replacement) in &self.rebuilt_on {
+            writeln!(f, "{lost} was lost: its silos are rebuilt on {replacement}")?;
+        }
+        for step in &self.steps {
+            let how = match step.how {
+                How::Held => "held in memory",
+                How::Computed => "computed by its spore",
+                How::Read => "read from its file",
+                How::Made => "made by a spore",
+            };
+            writeln!(f, "  {} [{}] {how} on {}", step.label, step.silo, step.worker)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a lineage is evaluated with: which lost workers' silos now live on which workers.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Plan {
+    /// The silo to materialize.
+    pub(crate) lineage: Arc<Lineage>,
+    /// Lost worker instance → the worker that rebuilds its silos.
+    pub(crate) rebuilt_on: BTreeMap<u64, Remote<Worker>>,
+}
+
+impl Plan {
+    /// Where the silos of `host` live now.
+    pub(crate) fn resolve(&self, host: &Remote<Worker>) -> Remote<Worker> {
+        resolve(&self.rebuilt_on, host)
+    }
+}
+
+/// Where the silos of `host` live now, given which workers took over lost ones.
+pub(crate) fn resolve(rebuilt_on: &BTreeMap<u64, Remote<Worker>>, host: &Remote<Worker>) -> Remote<Worker> {
+    let mut host = host.clone();
+    // A replacement may itself have been lost since; the map is short and has no cycles.
+    for _ in 0..=rebuilt_on.len() {
+        match rebuilt_on.get(&host.instance()) {
+            Some(next) => host = next.clone(),
+            None => break,
+        }
+    }
+    host
+}
+
+/// The answer of a worker that materialized a silo.
+#[derive(Serialize, Deserialize)]
+pub struct Materialized {
+    /// The silo's data, encoded.
+    pub(crate) value: Vec<u8>,
+    /// What was done, on this worker and on those it asked.
+    pub(crate) steps: Vec<Step>,
+}
+
+/// Why a silo could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum FpError {
+    /// A worker that hosts a silo of the DAG cannot be reached.
+    #[error("worker {name} (instance {instance:x}) cannot be reached: {reason}")]
+    HostLost {
+        /// Its name.
+        name: String,
+        /// Its instance id.
+        instance: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A populated silo is not at its host (the host restarted, or took over a lost worker's
+    /// silos before its values were given again).
+    #[error("populated silo {silo} is not on {host}")]
+    Missing {
+        /// The silo.
+        silo: SiloId,
+        /// Its host's instance id.
+        host: u64,
+    },
+    /// A spore could not be applied.
+    #[error("spore of {label}: {reason}")]
+    Spore {
+        /// The silo it derives.
+        label: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A text file could not be read.
+    #[error("text file {path}: {reason}")]
+    TextFile {
+        /// Its path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A value could not be encoded or decoded.
+    #[error("{0}")]
+    Codec(String),
+    /// A remote call failed for a reason other than a lost worker.
+    #[error("{0}")]
+    Remote(String),
+    /// No live worker is left to rebuild lost silos on.
+    #[error("no live worker is left to rebuild the silos of {0} on")]
+    NoWorkers(String),
+}
