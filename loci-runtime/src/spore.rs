@@ -355,7 +355,11 @@ impl<P> UntypedSpore<P> {
 fn check_build<Q: Peer>(fingerprint: &[u8; 16], broken: Option<&str>, first: u16) -> Result<(), SporeError> {
     let spec = &Q::Module::SPEC;
     if *fingerprint != spec.fingerprint {
-        return Err(SporeError::OtherBuild { module: spec.name, ours: spec.fingerprint_hex(), theirs: hex(fingerprint) });
+        return Err(SporeError::OtherBuild {
+            module: spec.name,
+            ours: spec.fingerprint_hex(),
+            theirs: hex(fingerprint),
+        });
     }
     match broken {
         Some(broken) => Err(SporeError::Codec { spore: first, detail: broken.to_owned() }),

@@ -44,8 +44,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts the cluster.
-    pub fn start(exes: &Executables, scenario: &str, workers: usize, pause: bool, text: Option<&Path>) -> io::Result<Self> {
-        let mut launch = Launch::new().quiet();
+    pub fn start(
+        exes: &Executables,
+        scenario: &str,
+        workers: usize,
+        pause: bool,
+        text: Option<&Path>,
+    ) -> io::Result<Self> {
+        let mut launch = if std::env::var_os("FP_SHOW").is_some() { Launch::new() } else { Launch::new().quiet() };
         launch.credentials()?;
         let count = workers.to_string();
         let mut args = vec!["--listen", "127.0.0.1:0", "--scenario", scenario, "--workers", &count];

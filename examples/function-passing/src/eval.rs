@@ -63,53 +63,87 @@ fn step(ctx: &Here<Worker>, node: &Lineage, how: How) -> Step {
     Step { silo: node.id, label: node.label.clone(), worker: ctx.name().to_owned(), instance: ctx.instance(), how }
 }
 
-/// The data of `node`, from memory, from its source, or from the worker it lives on.
+/// The data of `top`: the chain of its lineage is walked down to the first silo had without
+/// its parent (held here, living on another worker, or a source), then its spores are applied
+/// back up, one after the other.
 fn evaluate<'a>(
     ctx: &'a Here<Worker>,
     plan: &'a Plan,
-    node: &'a Lineage,
+    top: &'a Lineage,
     steps: &'a mut Vec<Step>,
 ) -> Boxed<'a, Result<Arc<Vec<u8>>, FpError>> {
     Box::pin(async move {
-        if let Some(host) = &node.host {
-            let host = plan.resolve(host);
-            if host.instance() != ctx.instance() {
-                return ask(ctx, plan, node, &host, steps).await;
-            }
-        }
         let store = ctx.local(fp::silos);
-        if let Some(data) = store.get(node.id) {
-            if node.keep == Keep::Unpersist {
-                store.remove(node.id);
+        let chain: Vec<&Lineage> = top.chain().collect();
+        let mut had = None;
+        for (index, node) in chain.iter().enumerate() {
+            if let Some(data) = base(ctx, plan, node, &store, steps).await? {
+                had = Some((index, data));
+                break;
             }
-            steps.push(step(ctx, node, How::Held));
-            return Ok(data);
         }
-        let (data, how) = match &node.source {
-            Source::Made(data) => return Ok(Arc::clone(data)),
-            Source::Failed(reason) => return Err(FpError::Spore { label: node.label.clone(), reason: reason.clone() }),
-            Source::Populated => return Err(FpError::Missing { silo: node.id, host: ctx.instance() }),
-            Source::TextFile { path, part, parts } => (Arc::new(read_lines(path, *part, *parts).await?), How::Read),
-            Source::Apply { parent, spore } => {
-                let input = evaluate(ctx, plan, parent, steps).await?;
-                let spore_error = |reason: String| FpError::Spore { label: node.label.clone(), reason };
-                let output = spore.apply_encoded(ctx, &input).map_err(|error| spore_error(error.to_string()))?;
-                // The spore gives a `SiloRef`, which travels as its lineage.
-                let result: Lineage = postcard::from_bytes(&output).map_err(|error| spore_error(error.to_string()))?;
-                (evaluate(ctx, plan, &result, steps).await?, How::Computed)
-            }
-        };
-        let keep = match node.keep {
-            Keep::Persist => true,
-            Keep::Unpersist => false,
-            Keep::Default => matches!(node.source, Source::TextFile { .. }),
-        };
-        if keep {
-            store.insert(node.id, Arc::clone(&data));
+        // A lineage that arrived ends in a source (checked when decoded), which `base` has.
+        let (below, mut data) = had.ok_or_else(|| FpError::Codec("a lineage without a source".to_owned()))?;
+        for node in chain[..below].iter().rev() {
+            let Source::Apply { spore } = &node.source else {
+                return Err(FpError::Codec("a source above another silo in a lineage".to_owned()));
+            };
+            let spore_error = |reason: String| FpError::Spore { label: node.label.clone(), reason };
+            let output = spore.apply_encoded(ctx, &data).map_err(|error| spore_error(error.to_string()))?;
+            // The spore gives a `SiloRef`, which travels as its lineage; its data is this silo's.
+            let result: Lineage = postcard::from_bytes(&output).map_err(|error| spore_error(error.to_string()))?;
+            data = evaluate(ctx, plan, &result, steps).await?;
+            keep(&store, node, &data);
+            steps.push(step(ctx, node, How::Computed));
         }
-        steps.push(step(ctx, node, how));
         Ok(data)
     })
+}
+
+/// The data of `node` if it is had without applying its spore: held here, asked of the worker
+/// it lives on, or read from its source. `None` for a silo to derive from its parent here.
+async fn base(
+    ctx: &Here<Worker>,
+    plan: &Plan,
+    node: &Lineage,
+    store: &SiloStore,
+    steps: &mut Vec<Step>,
+) -> Result<Option<Arc<Vec<u8>>>, FpError> {
+    if let Some(host) = &node.host {
+        let host = plan.resolve(host);
+        if host.instance() != ctx.instance() {
+            return ask(ctx, plan, node, &host, steps).await.map(Some);
+        }
+    }
+    if let Some(data) = store.get(node.id) {
+        if node.keep == Keep::Unpersist {
+            store.remove(node.id);
+        }
+        steps.push(step(ctx, node, How::Held));
+        return Ok(Some(data));
+    }
+    let data = match &node.source {
+        Source::Apply { .. } => return Ok(None),
+        Source::Made(data) => return Ok(Some(Arc::clone(data))),
+        Source::Failed(reason) => return Err(FpError::Spore { label: node.label.clone(), reason: reason.clone() }),
+        Source::Populated => return Err(FpError::Missing { silo: node.id, host: ctx.instance() }),
+        Source::TextFile { path, part, parts } => Arc::new(read_lines(path, *part, *parts).await?),
+    };
+    keep(store, node, &data);
+    steps.push(step(ctx, node, How::Read));
+    Ok(Some(data))
+}
+
+/// Holds a silo just had if it is to be kept: persisted ones, and text files (sources).
+fn keep(store: &SiloStore, node: &Lineage, data: &Arc<Vec<u8>>) {
+    let kept = match node.keep {
+        Keep::Persist => true,
+        Keep::Unpersist => false,
+        Keep::Default => matches!(node.source, Source::TextFile { .. }),
+    };
+    if kept {
+        store.insert(node.id, Arc::clone(data));
+    }
 }
 
 /// The data of `node`, which lives on `host`: asked of it.
@@ -141,7 +175,11 @@ pub(crate) fn host_answer<T>(
             error @ (RemoteError::Disconnected { .. }
             | RemoteError::NotConnected { .. }
             | RemoteError::Unreachable { .. }),
-        ) => Err(FpError::HostLost { name: host.name().to_owned(), instance: host.instance(), reason: error.to_string() }),
+        ) => Err(FpError::HostLost {
+            name: host.name().to_owned(),
+            instance: host.instance(),
+            reason: error.to_string(),
+        }),
         Err(error) => Err(FpError::Remote(error.to_string())),
     }
 }
@@ -153,7 +191,11 @@ pub(crate) async fn read_lines(path: &std::path::Path, part: u32, parts: u32) ->
         return Err(failed(format!("there is no part {part} of {parts}")));
     }
     let text = tokio::fs::read_to_string(path).await.map_err(|error| failed(error.to_string()))?;
-    let lines: Vec<&str> =
-        text.lines().enumerate().filter(|(number, _)| number % parts as usize == part as usize).map(|(_, line)| line).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(number, _)| number % parts as usize == part as usize)
+        .map(|(_, line)| line)
+        .collect();
     postcard::to_allocvec(&lines).map_err(|error| failed(error.to_string()))
 }

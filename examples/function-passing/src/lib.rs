@@ -17,5 +17,5 @@ pub mod scenarios;
 pub mod spark;
 
 pub use eval::SiloStore;
-pub use program::fp;
 pub use lineage::{FpError, Lineage, SiloId, SiloRef, Trace};
+pub use program::fp;

@@ -81,11 +81,15 @@ pub(crate) enum Source {
     /// Part `part` of `parts` of a text file's lines (every `parts`-th line from line `part`).
     TextFile { path: PathBuf, part: u32, parts: u32 },
     /// A spore applied to the parent's data; it gives the `SiloRef` whose data is this silo's.
-    Apply { parent: Arc<Lineage>, spore: UntypedSpore<Worker> },
+    Apply { spore: UntypedSpore<Worker> },
 }
 
 /// The untyped lineage of a silo: a node of the DAG and, through its parents, all of it.
-#[derive(Clone, Serialize, Deserialize)]
+///
+/// A lineage is a chain: a silo derived by a spore has one parent, and silos the spore reaches
+/// otherwise travel inside its captures. It travels as the list of its nodes, so that neither
+/// decoding nor dropping a long one recurses.
+#[derive(Clone)]
 pub struct Lineage {
     pub(crate) id: SiloId,
     /// The worker the silo lives on (the one its source is on); `None` for a made value, which
@@ -95,6 +99,66 @@ pub struct Lineage {
     pub(crate) label: String,
     pub(crate) keep: Keep,
     pub(crate) source: Source,
+    /// The silo it is derived from, for `Source::Apply`.
+    pub(crate) parent: Option<Arc<Lineage>>,
+}
+
+/// A node of a lineage as it travels: the lineage without its parent.
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    id: SiloId,
+    host: &'a Option<Remote<Worker>>,
+    label: &'a str,
+    keep: Keep,
+    source: &'a Source,
+}
+
+/// A node of a lineage as it arrives (the same fields as [`NodeOut`]).
+#[derive(Deserialize)]
+struct NodeIn {
+    id: SiloId,
+    host: Option<Remote<Worker>>,
+    label: String,
+    keep: Keep,
+    source: Source,
+}
+
+impl Serialize for Lineage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let nodes: Vec<NodeOut<'_>> = self
+            .chain()
+            .map(|node| NodeOut { id: node.id, host: &node.host, label: &node.label, keep: node.keep, source: &node.source })
+            .collect();
+        nodes.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lineage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let nodes = Vec::<NodeIn>::deserialize(deserializer)?;
+        let last = nodes.len().checked_sub(1).ok_or_else(|| serde::de::Error::custom("an empty lineage"))?;
+        let mut parent: Option<Arc<Lineage>> = None;
+        for (index, node) in nodes.into_iter().enumerate().rev() {
+            // Only the last node is a source; every other one applies a spore to the next.
+            if matches!(node.source, Source::Apply { .. }) == (index == last) {
+                return Err(serde::de::Error::custom("a lineage must be spores applied to one source"));
+            }
+            let NodeIn { id, host, label, keep, source } = node;
+            parent = Some(Arc::new(Lineage { id, host, label, keep, source, parent }));
+        }
+        let top = parent.ok_or_else(|| serde::de::Error::custom("an empty lineage"))?;
+        Ok(Arc::unwrap_or_clone(top))
+    }
+}
+
+impl Drop for Lineage {
+    /// Drops the chain of parents one after the other rather than recursively.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(parent) = next {
+            next = Arc::into_inner(parent).and_then(|mut parent| parent.parent.take());
+        }
+    }
 }
 
 impl Lineage {
@@ -115,10 +179,7 @@ impl Lineage {
 
     /// Its parent in the DAG, for a silo derived by a spore.
     pub fn parent(&self) -> Option<&Lineage> {
-        match &self.source {
-            Source::Apply { parent, .. } => Some(parent),
-            _ => None,
-        }
+        self.parent.as_deref()
     }
 
     /// This silo and its ancestors, from this one to the source.
@@ -127,7 +188,9 @@ impl Lineage {
     }
 
     fn with_keep(&self, keep: Keep) -> Lineage {
-        Lineage { keep, ..self.clone() }
+        let mut lineage = self.clone();
+        lineage.keep = keep;
+        lineage
     }
 
     /// What the node is, in a word or two.
@@ -144,9 +207,10 @@ impl Lineage {
             Source::TextFile { path, part, parts } => {
                 format!("lines {part} mod {parts} of {}", path.display())
             }
-            Source::Apply { spore, .. } => format!("a spore applied ({} bytes of captures)", spore.capture_bytes()),
+            Source::Apply { spore } => format!("a spore applied ({} bytes of captures)", spore.capture_bytes()),
         };
-        let host = self.host.as_ref().map_or_else(|| "where it is used".to_owned(), |host| format!("on {}", host.name()));
+        let host =
+            self.host.as_ref().map_or_else(|| "where it is used".to_owned(), |host| format!("on {}", host.name()));
         format!("{} [{}] {what}{keep}, {host}", self.label, self.id)
     }
 }
@@ -203,7 +267,9 @@ impl<T> SiloRef<T> {
 
     /// The same reference, shown as `label` in lineages.
     pub fn named(&self, label: &str) -> SiloRef<T> {
-        SiloRef::from_lineage(Lineage { label: label.to_owned(), ..(*self.lineage).clone() })
+        let mut lineage = (*self.lineage).clone();
+        lineage.label = label.to_owned();
+        SiloRef::from_lineage(lineage)
     }
 
     /// What a spore gives when it cannot give its result: the `send` that needs it fails with
@@ -211,7 +277,14 @@ impl<T> SiloRef<T> {
     pub fn failed(reason: impl std::fmt::Display) -> SiloRef<T> {
         let reason = reason.to_string();
         let id = SiloId::of(&[b"failed", reason.as_bytes()]);
-        SiloRef::from_lineage(Lineage { id, host: None, label: "failed".to_owned(), keep: Keep::Default, source: Source::Failed(reason) })
+        SiloRef::from_lineage(Lineage {
+            id,
+            host: None,
+            label: "failed".to_owned(),
+            keep: Keep::Default,
+            source: Source::Failed(reason),
+            parent: None,
+        })
     }
 
     /// Keeps the silo in its host's memory once it is materialized, so later sends start from it
@@ -235,7 +308,7 @@ impl<T: Serialize + serde::de::DeserializeOwned + Send + 'static> SiloRef<T> {
             Ok(bytes) => (SiloId::of(&[b"made", &bytes]), Source::Made(Arc::new(bytes))),
             Err(error) => (SiloId::of(&[b"failed"]), Source::Failed(error.to_string())),
         };
-        SiloRef::from_lineage(Lineage { id, host: None, label: "made".to_owned(), keep: Keep::Default, source })
+        SiloRef::from_lineage(Lineage { id, host: None, label: "made".to_owned(), keep: Keep::Default, source, parent: None })
     }
 
     /// The silo that `f` derives from this one's data, on the same worker (deferred: nothing
@@ -255,7 +328,8 @@ impl<T: Serialize + serde::de::DeserializeOwned + Send + 'static> SiloRef<T> {
             host: self.lineage.host.clone(),
             label: format!("apply#{id}"),
             keep: Keep::Default,
-            source: Source::Apply { parent: Arc::clone(&self.lineage), spore },
+            source: Source::Apply { spore },
+            parent: Some(Arc::clone(&self.lineage)),
         })
     }
 }

@@ -71,6 +71,7 @@ where
         label: "populated".to_owned(),
         keep: Keep::Default,
         source: Source::Populated,
+        parent: None,
     }))
 }
 
@@ -110,6 +111,7 @@ pub async fn from_text_file_part(
         label: format!("lines {part}/{parts}"),
         keep: Keep::Default,
         source: Source::TextFile { path, part, parts },
+        parent: None,
     });
     // Read now, as the factory does; the lines stay on the host.
     materialize(ctx, silo.lineage()).await?;

@@ -50,12 +50,15 @@ pub fn vehicles(persons: &[Person]) -> Vec<Vehicle> {
     vehicles
 }
 
+/// An adult and one vehicle of theirs: an element of `owners`.
+pub type Owner = (Person, Vehicle);
+
 /// What the slides' example computes: the adults who own a vehicle, with it, and a greeting for
 /// each adult, youngest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlidesResult {
     /// `owners`: (adult, one vehicle of theirs).
-    pub owners: Vec<(Person, Vehicle)>,
+    pub owners: Vec<Owner>,
     /// `labels`: "Hi, NAME" for each adult, by age.
     pub labels: Vec<String>,
 }

@@ -9,8 +9,8 @@ pub mod fp {
     use crate::eval::SiloStore;
     use crate::lineage::{FpError, Materialized, Plan, SiloId, SiloRef};
     use crate::master::Recovery;
-    use crate::people::{Person, Vehicle};
-    use crate::spark::{self, Keyed, Part};
+    use crate::people::{Owner, Person, Vehicle};
+    use crate::spark::{self, Folded, Keyed, Part};
 
     /// Builds DAGs of silos and sends them to the data.
     #[peer(ties(Worker = Multiple))]
@@ -82,17 +82,17 @@ pub mod fp {
 
     /// `owners`: the adults that own a vehicle, each with their vehicle. The spore runs where
     /// the adults are and applies a second spore, carrying them, where the vehicles are.
-    pub fn owners(vehicles: SiloRef<Vec<Vehicle>>) -> Spore<Anywhere, Vec<Person>, SiloRef<Vec<(Person, Vehicle)>>> {
-        spore!(capture(vehicles), |ps: Vec<Person>| -> SiloRef<Vec<(Person, Vehicle)>> {
+    pub fn owners(vehicles: SiloRef<Vec<Vehicle>>) -> Spore<Anywhere, Vec<Person>, SiloRef<Vec<Owner>>> {
+        spore!(capture(vehicles), |ps: Vec<Person>| -> SiloRef<Vec<Owner>> {
             vehicles.apply(owned_by(ps)).named("owned by")
         })
     }
 
     /// The inner spore of `owners`: pairs the persons it carries with the vehicles it is
     /// applied to.
-    pub fn owned_by(ps: Vec<Person>) -> Spore<Anywhere, Vec<Vehicle>, SiloRef<Vec<(Person, Vehicle)>>> {
-        spore!(capture(ps), |vs: Vec<Vehicle>| -> SiloRef<Vec<(Person, Vehicle)>> {
-            let pairs: Vec<(Person, Vehicle)> = ps
+    pub fn owned_by(ps: Vec<Person>) -> Spore<Anywhere, Vec<Vehicle>, SiloRef<Vec<Owner>>> {
+        spore!(capture(ps), |vs: Vec<Vehicle>| -> SiloRef<Vec<Owner>> {
+            let pairs: Vec<Owner> = ps
                 .iter()
                 .flat_map(|p| vs.iter().filter(|v| v.owner == p.name).map(|v| (p.clone(), v.clone())))
                 .collect();
@@ -174,20 +174,18 @@ pub mod fp {
     }
 
     /// `reduce` within a partition: its elements folded with `f`.
-    pub fn fold_part(f: UntypedSpore<Anywhere>) -> Spore<Worker, Part, SiloRef<Option<Vec<u8>>>> {
-        spore!(capture(f), |w: &Here<Worker>, part: Part| -> SiloRef<Option<Vec<u8>>> {
-            spark::fold(w, &f, None, part)
-        })
+    pub fn fold_part(f: UntypedSpore<Anywhere>) -> Spore<Worker, Part, SiloRef<Folded>> {
+        spore!(capture(f), |w: &Here<Worker>, part: Part| -> SiloRef<Folded> { spark::fold(w, &f, None, part) })
     }
 
     /// `reduce` across partitions: this partition's result folded into what it carries, then on
     /// to the next partition's.
     pub fn fold_on(
         f: UntypedSpore<Anywhere>,
-        rest: Vec<SiloRef<Option<Vec<u8>>>>,
-        carried: Option<Vec<u8>>,
-    ) -> Spore<Worker, Option<Vec<u8>>, SiloRef<Option<Vec<u8>>>> {
-        spore!(capture(f, rest, carried), |w: &Here<Worker>, mine: Option<Vec<u8>>| -> SiloRef<Option<Vec<u8>>> {
+        rest: Vec<SiloRef<Folded>>,
+        carried: Folded,
+    ) -> Spore<Worker, Folded, SiloRef<Folded>> {
+        spore!(capture(f, rest, carried), |w: &Here<Worker>, mine: Folded| -> SiloRef<Folded> {
             let folded = spark::fold(w, &f, carried, mine.into_iter().collect());
             match rest.split_first() {
                 None => folded,

@@ -67,7 +67,8 @@ pub async fn run(ctx: &Here<Master>) -> Result<(), FpError> {
     match scenario.which {
         Which::Slides => slides(ctx, &workers, scenario.pause).await,
         Which::Spark => {
-            let text = scenario.text.clone().ok_or(FpError::TextFile { path: "-".into(), reason: "no --text".into() })?;
+            let text =
+                scenario.text.clone().ok_or(FpError::TextFile { path: "-".into(), reason: "no --text".into() })?;
             spark(ctx, &workers, &text, scenario.pause).await
         }
         Which::Bytes => bytes(ctx, &workers).await,
@@ -113,7 +114,12 @@ async fn slides(ctx: &Here<Master>, workers: &[Remote<Worker>], paused: bool) ->
 }
 
 /// BabySpark: the word count, lines grouped by length, and persons joined with vehicles.
-async fn spark(ctx: &Here<Master>, workers: &[Remote<Worker>], text: &std::path::Path, paused: bool) -> Result<(), FpError> {
+async fn spark(
+    ctx: &Here<Master>,
+    workers: &[Remote<Worker>],
+    text: &std::path::Path,
+    paused: bool,
+) -> Result<(), FpError> {
     let lines = Dist::from_text_file(ctx, workers, text).await?;
     let counts = lines.map(fp::count_line()).reduce(fp::add_counts());
     let by_length = lines.group_by(fp::line_length());

@@ -25,6 +25,8 @@ use crate::lineage::{FpError, SiloId, SiloRef, Source};
 pub type Part = Vec<Vec<u8>>;
 /// Elements with their keys, both encoded.
 pub type Keyed = Vec<(Vec<u8>, Vec<u8>)>;
+/// A fold so far: the encoded value, or `None` before the first element.
+pub type Folded = Option<Vec<u8>>;
 /// Words counted: word → occurrences.
 pub type WordCount = BTreeMap<String, u64>;
 
@@ -121,7 +123,12 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Dist<T> {
     }
 
     /// Pairs of an element of this collection and one of `other` with equal keys.
-    pub fn join<U, K>(&self, other: &Dist<U>, key: Spore<Anywhere, T, K>, other_key: Spore<Anywhere, U, K>) -> Dist<(T, U)>
+    pub fn join<U, K>(
+        &self,
+        other: &Dist<U>,
+        key: Spore<Anywhere, T, K>,
+        other_key: Spore<Anywhere, U, K>,
+    ) -> Dist<(T, U)>
     where
         U: Serialize + DeserializeOwned + Send + 'static,
         K: Serialize + DeserializeOwned + Send + 'static,
@@ -136,7 +143,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Dist<T> {
     /// The elements folded with `f`, which must be associative: `None` for no elements.
     pub fn reduce(&self, f: Spore<Anywhere, (T, T), T>) -> Reduced<T> {
         let f = f.untyped();
-        let folded: Vec<SiloRef<Option<Vec<u8>>>> =
+        let folded: Vec<SiloRef<Folded>> =
             self.parts.iter().map(|part| part.apply(fp::fold_part(f.clone())).named("fold")).collect();
         let silo = match folded.split_first() {
             None => SiloRef::here(&None),
@@ -159,13 +166,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Dist<T> {
 
 /// The result of `reduce`: a silo holding the folded value.
 pub struct Reduced<T> {
-    silo: SiloRef<Option<Vec<u8>>>,
+    silo: SiloRef<Folded>,
     _value: PhantomData<fn() -> T>,
 }
 
 impl<T: DeserializeOwned> Reduced<T> {
     /// The silo, whose lineage is the whole reduction.
-    pub fn silo(&self) -> &SiloRef<Option<Vec<u8>>> {
+    pub fn silo(&self) -> &SiloRef<Folded> {
         &self.silo
     }
 
@@ -276,9 +283,9 @@ pub(crate) fn join(left: &Keyed, right: &Keyed) -> SiloRef<Part> {
 pub(crate) fn fold(
     w: &Here<Worker>,
     f: &UntypedSpore<Anywhere>,
-    carried: Option<Vec<u8>>,
+    carried: Folded,
     elements: Vec<Vec<u8>>,
-) -> SiloRef<Option<Vec<u8>>> {
+) -> SiloRef<Folded> {
     let mut folded = carried;
     for element in elements {
         folded = match folded {
@@ -294,7 +301,7 @@ pub(crate) fn fold(
 }
 
 /// The value of a silo a spore just made here (`SiloRef::here`), or the failed silo it is.
-pub(crate) fn made_value(silo: &SiloRef<Option<Vec<u8>>>) -> Result<Option<Vec<u8>>, SiloRef<Option<Vec<u8>>>> {
+pub(crate) fn made_value(silo: &SiloRef<Folded>) -> Result<Folded, SiloRef<Folded>> {
     match &silo.lineage().source {
         Source::Made(bytes) => postcard::from_bytes(bytes).map_err(SiloRef::failed),
         _ => Err(silo.clone()),
