@@ -120,6 +120,16 @@ pub mod gateway {
         spore.apply(ctx, ()).map_err(|error| error.to_string())
     }
 
+    /// Task managers apply untyped spores to encoded values.
+    #[on(TaskManager)]
+    pub fn apply_encoded(
+        ctx: &Here<TaskManager>,
+        spore: loci::UntypedSpore<Anywhere>,
+        x: Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
+        spore.apply_encoded(ctx, &x).map_err(|error| error.to_string())
+    }
+
     #[on(TaskManager)]
     pub fn apply_number(ctx: &Here<TaskManager>, spore: Spore<Anywhere, u64, u64>, x: u64) -> Result<u64, String> {
         spore.apply(ctx, x).map_err(|error| error.to_string())
@@ -235,4 +245,48 @@ fn a_spore_of_another_build_or_for_another_peer_is_refused() {
     let mistyped: loci::Spore<loci::Anywhere, String, u64> = postcard::from_bytes(&bytes).unwrap();
     let outcome = mistyped.apply(&jm.here, "three".to_owned());
     assert!(matches!(outcome, Err(SporeError::Mistyped { .. })), "{outcome:?}");
+}
+
+#[test]
+fn an_untyped_spore_applies_to_encoded_values_here_and_where_it_is_sent() {
+    let (jm, _tms) = cluster("spores-untyped", 1);
+    let tm = task_managers(&jm).remove(0);
+    let untyped = gateway::scale(3).then(gateway::add(4)).untyped();
+    assert_eq!((untyped.input_type(), untyped.output_type()), ("u64", "u64"));
+    let five = postcard::to_allocvec(&5u64).unwrap();
+    let here = untyped.apply_encoded(&jm.here, &five).unwrap();
+    assert_eq!(postcard::from_bytes::<u64>(&here).unwrap(), 19);
+    let sent = block_on(jm.here.remote(gateway::apply_encoded).from(&tm).call((untyped, five))).unwrap().unwrap();
+    assert_eq!(postcard::from_bytes::<u64>(&sent).unwrap(), 19);
+}
+
+#[test]
+fn an_untyped_spore_of_another_build_or_whose_steps_do_not_chain_is_refused() {
+    let (jm, _tms) = cluster("spores-untyped-refused", 1);
+    let mut bytes = postcard::to_allocvec(&gateway::scale(2).untyped()).unwrap();
+    bytes[0] ^= 0xff;
+    let other_build: loci::UntypedSpore<loci::Anywhere> = postcard::from_bytes(&bytes).unwrap();
+    let one = postcard::to_allocvec(&1u64).unwrap();
+    assert!(matches!(other_build.apply_encoded(&jm.here, &one), Err(SporeError::OtherBuild { .. })));
+
+    // A job-manager spore retyped to follow one that gives a number: its steps do not chain.
+    let bytes = postcard::to_allocvec(&gateway::job_manager_name()).unwrap();
+    let retyped: loci::Spore<loci::Anywhere, u64, String> = postcard::from_bytes(&bytes).unwrap();
+    let unchained = gateway::scale(2).then(retyped).untyped();
+    let outcome = unchained.apply_encoded(&jm.here, &one);
+    assert!(matches!(outcome, Err(SporeError::Unchained { .. })), "{outcome:?}");
+}
+
+#[test]
+fn a_connection_reports_the_bytes_it_carried() {
+    let (jm, _tms) = cluster("traffic", 1);
+    let tm = task_managers(&jm).remove(0);
+    let remotes = jm.here.remotes::<TaskManager>();
+    let before = remotes.traffic(&tm).expect("connected");
+    let big = "x".repeat(200_000);
+    block_on(gateway::submit(&jm.here, big, &tm)).unwrap();
+    let after = remotes.traffic(&tm).expect("connected");
+    assert!(after.sent_bytes - before.sent_bytes >= 200_000, "{before:?} -> {after:?}");
+    assert!(after.received_bytes > before.received_bytes, "the answer came back: {before:?} -> {after:?}");
+    assert!(after.total() > before.total());
 }

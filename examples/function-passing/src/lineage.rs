@@ -127,7 +127,13 @@ impl Serialize for Lineage {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let nodes: Vec<NodeOut<'_>> = self
             .chain()
-            .map(|node| NodeOut { id: node.id, host: &node.host, label: &node.label, keep: node.keep, source: &node.source })
+            .map(|node| NodeOut {
+                id: node.id,
+                host: &node.host,
+                label: &node.label,
+                keep: node.keep,
+                source: &node.source,
+            })
             .collect();
         nodes.serialize(serializer)
     }
@@ -308,7 +314,14 @@ impl<T: Serialize + serde::de::DeserializeOwned + Send + 'static> SiloRef<T> {
             Ok(bytes) => (SiloId::of(&[b"made", &bytes]), Source::Made(Arc::new(bytes))),
             Err(error) => (SiloId::of(&[b"failed"]), Source::Failed(error.to_string())),
         };
-        SiloRef::from_lineage(Lineage { id, host: None, label: "made".to_owned(), keep: Keep::Default, source, parent: None })
+        SiloRef::from_lineage(Lineage {
+            id,
+            host: None,
+            label: "made".to_owned(),
+            keep: Keep::Default,
+            source,
+            parent: None,
+        })
     }
 
     /// The silo that `f` derives from this one's data, on the same worker (deferred: nothing
@@ -486,4 +499,64 @@ pub enum FpError {
     /// No live worker is left to rebuild lost silos on.
     #[error("no live worker is left to rebuild the silos of {0} on")]
     NoWorkers(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fp;
+    use crate::people::Person;
+
+    fn persons() -> SiloRef<Vec<Person>> {
+        SiloRef::here(&crate::people::persons(3))
+    }
+
+    #[test]
+    fn the_same_dag_built_twice_names_the_same_silos() {
+        let a = persons().apply(fp::adults()).apply(fp::sorted());
+        let b = persons().apply(fp::adults()).apply(fp::sorted());
+        assert_eq!(a.id(), b.id());
+        assert_ne!(a.id(), persons().apply(fp::sorted()).apply(fp::adults()).id());
+        // Persisting or naming a silo keeps its id: the cache finds it under either reference.
+        assert_eq!(a.persist().named("x").id(), a.id());
+    }
+
+    #[test]
+    fn a_lineage_travels_as_its_nodes_and_comes_back_the_same() {
+        let labels = persons().apply(fp::adults()).named("adults").persist().apply(fp::labels()).named("labels");
+        let bytes = postcard::to_allocvec(&labels).unwrap();
+        let back: SiloRef<Vec<String>> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.lineage().to_string(), labels.lineage().to_string());
+        let ids = |silo: &SiloRef<Vec<String>>| silo.lineage().chain().map(Lineage::id).collect::<Vec<_>>();
+        assert_eq!(ids(&back), ids(&labels));
+        assert_eq!(back.lineage().parent().map(|p| p.keep), Some(Keep::Persist));
+        let shown = labels.lineage().to_string();
+        assert!(shown.starts_with("labels ["), "{shown}");
+        assert!(shown.contains("<- adults [") && shown.contains("persisted"), "{shown}");
+    }
+
+    #[test]
+    fn a_lineage_of_spores_not_ending_in_one_source_is_refused() {
+        let adults = persons().apply(fp::adults());
+        let bytes = postcard::to_allocvec(&adults).unwrap();
+        // Two nodes: drop the source by saying there is one node only.
+        assert_eq!(bytes[0], 2);
+        let mut cut = bytes.clone();
+        cut[0] = 1;
+        assert!(postcard::from_bytes::<Lineage>(&cut).is_err());
+        assert!(postcard::from_bytes::<Lineage>(&[0]).is_err());
+    }
+
+    #[test]
+    fn a_long_lineage_decodes_and_drops_without_recursing() {
+        let mut silo = persons();
+        for _ in 0..200_000 {
+            silo = silo.apply(fp::sorted());
+        }
+        let bytes = postcard::to_allocvec(&silo).unwrap();
+        let back: Lineage = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.chain().count(), 200_001);
+        drop(back);
+        drop(silo);
+    }
 }

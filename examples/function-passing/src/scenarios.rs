@@ -110,6 +110,15 @@ async fn slides(ctx: &Here<Master>, workers: &[Remote<Worker>], paused: bool) ->
             pause(paused).await;
         }
     }
+
+    // Unpersisted, the silo is used one last time, then its host lets it go.
+    let how = |trace: &Trace| {
+        let step = trace.steps.iter().find(|step| step.silo == labels.id());
+        step.map_or_else(|| "not had".to_owned(), |step| format!("{:?}", step.how).to_lowercase())
+    };
+    let (_, last_time) = labels.unpersist().send_traced(ctx).await?;
+    let (_, after) = labels.send_traced(ctx).await?;
+    println!("unpersisted labels: {}, then {}", how(&last_time), how(&after));
     Ok(())
 }
 

@@ -27,14 +27,16 @@ fn main() -> std::io::Result<()> {
         println!("    {line}");
     }
     println!("first send: {} labels, {} owners", first.labels.len(), first.owners.len());
-    println!("the result depends on: {}", cluster.depends_on("labels")?.join(", "));
+    println!("labels depend on: {}", cluster.depends_on("labels")?.join(", "));
+    println!("owners depend on: {}", cluster.depends_on("owners")?.join(", "));
 
     println!("--- killing w1 (SIGKILL): it holds persons and the persisted labels ---");
     cluster.launch.kill("w1")?;
     let from = cluster.launch.output("master").len();
+    let killed = std::time::Instant::now();
     cluster.resume()?;
     let second: SlidesResult = cluster.result("second")?;
-    println!("the second send rebuilt them from their lineage:");
+    println!("the second send rebuilt them from their lineage ({:.2} s):", killed.elapsed().as_secs_f64());
     show(&cluster, from, "rebuilt on");
 
     let all = people::persons(24);
