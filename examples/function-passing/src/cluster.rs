@@ -3,7 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use loci::launch::Launch;
 use serde::de::DeserializeOwned;
@@ -68,31 +68,49 @@ impl Cluster {
         for name in &names {
             launch.start(name, &exes.worker, &["--listen", "127.0.0.1:0", "--connect", &connect])?;
         }
-        launch.wait_for("master", "workers: ", WAIT)?;
-        Ok(Cluster { launch, workers: names })
+        let cluster = Cluster { launch, workers: names };
+        cluster.master_line("workers: ")?;
+        Ok(cluster)
+    }
+
+    /// Waits until the master prints a line that starts with `prefix` (other lines may contain
+    /// it anywhere: results carry text); the first such line, without the prefix.
+    pub fn master_line(&self, prefix: &str) -> io::Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let lines = self.launch.output("master");
+            if let Some(line) = lines.iter().find(|line| line.starts_with(prefix)) {
+                return Ok(line[prefix.len()..].to_owned());
+            }
+            if Instant::now() >= deadline {
+                let output = lines.join("\n");
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the master printed no line starting with `{prefix}` within {WAIT:?}; its output:\n{output}"
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits for the master's result line `result NAME JSON` and parses it.
     pub fn result<T: DeserializeOwned>(&self, name: &str) -> io::Result<T> {
-        let prefix = format!("result {name} ");
-        self.launch.wait_for("master", &prefix, WAIT)?;
-        let line = self.launch.output("master").into_iter().find(|line| line.starts_with(&prefix));
-        let json = line.map(|line| line[prefix.len()..].to_owned()).unwrap_or_default();
+        let json = self.master_line(&format!("result {name} "))?;
         serde_json::from_str(&json).map_err(io::Error::other)
     }
 
     /// The workers the master said `what` depends on (`WHAT depends on: w1,w2`), the first
     /// time it said so.
     pub fn depends_on(&self, what: &str) -> io::Result<Vec<String>> {
-        let prefix = format!("{what} depends on: ");
-        self.launch.wait_for("master", &prefix, WAIT)?;
-        let line = self.launch.output("master").into_iter().find(|line| line.starts_with(&prefix)).unwrap_or_default();
-        Ok(line[prefix.len().min(line.len())..].split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect())
+        let line = self.master_line(&format!("{what} depends on: "))?;
+        Ok(line.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect())
     }
 
     /// Waits until the master paused between its runs.
     pub fn wait_paused(&self) -> io::Result<()> {
-        self.launch.wait_for("master", "paused", WAIT).map(drop)
+        self.master_line(crate::scenarios::PAUSED).map(drop)
     }
 
     /// Lets a paused master run again.

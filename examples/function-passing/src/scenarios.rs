@@ -75,10 +75,13 @@ pub async fn run(ctx: &Here<Master>) -> Result<(), FpError> {
     }
 }
 
+/// The start of the line the master prints when it pauses.
+pub const PAUSED: &str = "paused: press enter to send again";
+
 /// Waits for a line on standard input, when asked to.
 async fn pause(pause: bool) {
     if pause {
-        println!("paused: press enter to send again");
+        println!("{PAUSED}");
         let mut line = String::new();
         let _ = tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await;
     }

@@ -70,7 +70,7 @@ fn the_slides_example_runs_as_written_and_equals_a_local_computation() {
     // `labels.persist()` kept the silo: the second send found it in w1's memory.
     let held = cluster.master_lines("labels [");
     assert!(held.iter().any(|line| line.contains("held in memory on w1")), "{held:?}");
-    cluster.launch.wait_for("master", "unpersisted labels", cluster::WAIT).unwrap();
+    cluster.master_line("unpersisted labels").unwrap();
     assert_eq!(cluster.master_lines("unpersisted labels"), ["unpersisted labels: held, then computed"]);
 }
 
