@@ -19,3 +19,8 @@ pub mod spark;
 pub use eval::SiloStore;
 pub use lineage::{FpError, Lineage, SiloId, SiloRef, Trace};
 pub use program::fp;
+
+/// The guide's page on function passing; its Rust blocks are compiled as doctests.
+#[doc = include_str!("../../../docs/function-passing.md")]
+#[cfg(doctest)]
+pub struct Guide;
