@@ -92,8 +92,10 @@ impl<P> Remote<P> {
 }
 
 /// What one connection has carried ([`Remotes::traffic`](crate::Remotes::traffic)): UDP
-/// payload bytes each way, as QUIC counts them.
+/// payload bytes each way, as QUIC counts them. The counts are the connection's: a remote that
+/// reconnects starts again from zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Traffic {
     /// Bytes sent to the remote.
     pub sent_bytes: u64,

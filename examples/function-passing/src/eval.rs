@@ -10,20 +10,36 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use loci::{Here, Remote, RemoteError};
+use tokio::io::AsyncReadExt;
 
 use crate::fp::{self, Worker};
-use crate::lineage::{FpError, How, Keep, Lineage, Materialized, Plan, SiloId, Source, Step};
+use crate::lineage::{FpError, How, Keep, Lineage, Materialized, Plan, SiloId, Source, Step, MAX_NESTING};
 
 /// Futures of the evaluator, which recurses through the DAG.
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// The silos a worker holds in memory: immutable data, by id.
-#[derive(Default)]
+/// The silos a worker holds in memory: immutable data, by id, up to a number of bytes.
 pub struct SiloStore {
     silos: Mutex<HashMap<SiloId, Arc<Vec<u8>>>>,
+    /// The bytes it may hold.
+    limit: usize,
+}
+
+/// What a worker holds at most unless told otherwise (`fp-worker --max-silo-bytes`).
+pub const DEFAULT_SILO_BYTES: usize = 1 << 30;
+
+impl Default for SiloStore {
+    fn default() -> Self {
+        SiloStore::with_limit(DEFAULT_SILO_BYTES)
+    }
 }
 
 impl SiloStore {
+    /// A store that holds at most `limit` bytes of silos.
+    pub fn with_limit(limit: usize) -> Self {
+        SiloStore { silos: Mutex::default(), limit }
+    }
+
     fn silos(&self) -> std::sync::MutexGuard<'_, HashMap<SiloId, Arc<Vec<u8>>>> {
         self.silos.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -33,10 +49,25 @@ impl SiloStore {
         self.silos().get(&id).cloned()
     }
 
-    /// Holds `data` as silo `id`. A silo's data never changes: holding an id again keeps the
-    /// first data.
-    pub fn insert(&self, id: SiloId, data: Arc<Vec<u8>>) {
-        self.silos().entry(id).or_insert(data);
+    /// Holds `data` as silo `id`, if it fits. A silo's data never changes: holding an id again
+    /// keeps the first data.
+    pub fn insert(&self, worker: &str, id: SiloId, data: Arc<Vec<u8>>) -> Result<(), FpError> {
+        let mut silos = self.silos();
+        if silos.contains_key(&id) {
+            return Ok(());
+        }
+        let held: usize = silos.values().map(|data| data.len()).sum();
+        if held.saturating_add(data.len()) > self.limit {
+            return Err(FpError::Full {
+                worker: worker.to_owned(),
+                silo: id,
+                bytes: data.len(),
+                held,
+                limit: self.limit,
+            });
+        }
+        silos.insert(id, data);
+        Ok(())
     }
 
     /// Lets silo `id` go.
@@ -51,11 +82,12 @@ impl SiloStore {
     }
 }
 
-/// Materializes the silo of `plan` here and answers with its data.
+/// Materializes the silo of `plan` here, and answers with its data if asked to.
 pub(crate) async fn materialize(ctx: &Here<Worker>, plan: Plan) -> Result<Materialized, FpError> {
     let mut steps = Vec::new();
     let value = evaluate(ctx, &plan, &plan.lineage, &mut steps).await?;
-    Ok(Materialized { value: value.to_vec(), steps })
+    let value = if plan.answer { value.to_vec() } else { Vec::new() };
+    Ok(Materialized { value, steps })
 }
 
 /// A worker's name for traces: `--name`, or its instance id.
@@ -92,12 +124,27 @@ fn evaluate<'a>(
             let output = spore.apply_encoded(ctx, &data).map_err(|error| spore_error(error.to_string()))?;
             // The spore gives a `SiloRef`, which travels as its lineage; its data is this silo's.
             let result: Lineage = postcard::from_bytes(&output).map_err(|error| spore_error(error.to_string()))?;
-            data = evaluate(ctx, plan, &result, steps).await?;
-            keep(&store, node, &data);
-            steps.push(step(ctx, node, How::Computed));
+            drop(output);
+            if plan.nesting >= MAX_NESTING {
+                return Err(FpError::TooDeep { label: node.label.clone() });
+            }
+            let inner = Plan { nesting: plan.nesting + 1, ..plan.clone() };
+            data = evaluate_owned(ctx, inner, result, steps).await?;
+            let how = if keep(ctx, &store, node, &data) { How::Computed } else { How::NotKept };
+            steps.push(step(ctx, node, how));
         }
         Ok(data)
     })
+}
+
+/// [`evaluate`] of a lineage a spore just gave, with the plan one nesting deeper.
+fn evaluate_owned<'a>(
+    ctx: &'a Here<Worker>,
+    plan: Plan,
+    top: Lineage,
+    steps: &'a mut Vec<Step>,
+) -> Boxed<'a, Result<Arc<Vec<u8>>, FpError>> {
+    Box::pin(async move { evaluate(ctx, &plan, &top, steps).await })
 }
 
 /// The data of `node` if it is had without applying its spore: held here, asked of the worker
@@ -116,7 +163,8 @@ async fn base(
         }
     }
     if let Some(data) = store.get(node.id) {
-        if node.keep == Keep::Unpersist {
+        // Sources stay: they are what derived silos are rebuilt from.
+        if node.keep == Keep::Unpersist && matches!(node.source, Source::Apply { .. }) {
             store.remove(node.id);
         }
         steps.push(step(ctx, node, How::Held));
@@ -129,21 +177,20 @@ async fn base(
         Source::Populated => return Err(FpError::Missing { silo: node.id, host: ctx.instance() }),
         Source::TextFile { path, part, parts } => Arc::new(read_lines(path, *part, *parts).await?),
     };
-    keep(store, node, &data);
-    steps.push(step(ctx, node, How::Read));
+    let how = if keep(ctx, store, node, &data) { How::Read } else { How::NotKept };
+    steps.push(step(ctx, node, how));
     Ok(Some(data))
 }
 
-/// Holds a silo just had if it is to be kept: persisted ones, and text files (sources).
-fn keep(store: &SiloStore, node: &Lineage, data: &Arc<Vec<u8>>) {
-    let kept = match node.keep {
+/// Holds a silo just had if it is to be kept (persisted ones, and text files); `false` if it
+/// was to be kept and does not fit: it is then had again from its lineage next time.
+fn keep(ctx: &Here<Worker>, store: &SiloStore, node: &Lineage, data: &Arc<Vec<u8>>) -> bool {
+    let wanted = match node.keep {
         Keep::Persist => true,
         Keep::Unpersist => false,
         Keep::Default => matches!(node.source, Source::TextFile { .. }),
     };
-    if kept {
-        store.insert(node.id, Arc::clone(data));
-    }
+    !wanted || store.insert(ctx.name(), node.id, Arc::clone(data)).is_ok()
 }
 
 /// The data of `node`, which lives on `host`: asked of it.
@@ -154,9 +201,18 @@ async fn ask(
     host: &Remote<Worker>,
     steps: &mut Vec<Step>,
 ) -> Result<Arc<Vec<u8>>, FpError> {
+    let remotes = ctx.remotes::<Worker>();
+    let connected = remotes.connected().iter().any(|worker| worker.instance() == host.instance());
+    if !connected && host.listen_addr().is_none() {
+        // Not lost: it cannot be reached from here at all.
+        return Err(FpError::Remote(format!(
+            "worker {} holds a silo other workers need but does not listen: start workers with --listen",
+            host.name()
+        )));
+    }
     let lost = |reason: String| FpError::HostLost { name: host.name().to_owned(), instance: host.instance(), reason };
-    let remote = ctx.remotes::<Worker>().reach(host).await.map_err(|error| lost(error.to_string()))?;
-    let there = Plan { lineage: Arc::new(node.clone()), rebuilt_on: plan.rebuilt_on.clone() };
+    let remote = remotes.reach(host).await.map_err(|error| lost(error.to_string()))?;
+    let there = Plan { lineage: Arc::new(node.clone()), answer: true, ..plan.clone() };
     let answer = ctx.remote(fp::materialize).from(&remote).no_timeout().call(there).await;
     let materialized = host_answer(answer, host)?;
     steps.extend(materialized.steps);
@@ -184,13 +240,26 @@ pub(crate) fn host_answer<T>(
     }
 }
 
+/// The largest text file a silo is read from: a larger one is refused rather than read into
+/// memory (and only regular files are read, not devices that never end).
+pub const MAX_TEXT_FILE_BYTES: u64 = 256 << 20;
+
 /// Part `part` of `parts` of the lines of the text file at `path`, encoded as a `Vec<String>`.
 pub(crate) async fn read_lines(path: &std::path::Path, part: u32, parts: u32) -> Result<Vec<u8>, FpError> {
     let failed = |reason: String| FpError::TextFile { path: path.display().to_string(), reason };
     if parts == 0 || part >= parts {
         return Err(failed(format!("there is no part {part} of {parts}")));
     }
-    let text = tokio::fs::read_to_string(path).await.map_err(|error| failed(error.to_string()))?;
+    let file = tokio::fs::File::open(path).await.map_err(|error| failed(error.to_string()))?;
+    let metadata = file.metadata().await.map_err(|error| failed(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(failed("not a regular file".to_owned()));
+    }
+    let mut text = String::new();
+    file.take(MAX_TEXT_FILE_BYTES + 1).read_to_string(&mut text).await.map_err(|error| failed(error.to_string()))?;
+    if text.len() as u64 > MAX_TEXT_FILE_BYTES {
+        return Err(failed(format!("over the {MAX_TEXT_FILE_BYTES} bytes a text-file silo may have")));
+    }
     let lines: Vec<&str> = text
         .lines()
         .enumerate()
@@ -198,4 +267,42 @@ pub(crate) async fn read_lines(path: &std::path::Path, part: u32, parts: u32) ->
         .map(|(_, line)| line)
         .collect();
     postcard::to_allocvec(&lines).map_err(|error| failed(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> SiloId {
+        SiloId::of(&[&[n]])
+    }
+
+    #[test]
+    fn a_store_holds_silos_up_to_its_limit_and_keeps_the_first_data_of_an_id() {
+        let store = SiloStore::with_limit(10);
+        store.insert("w1", id(1), Arc::new(vec![1; 6])).unwrap();
+        let refused = store.insert("w1", id(2), Arc::new(vec![2; 5]));
+        assert!(matches!(refused, Err(FpError::Full { bytes: 5, held: 6, limit: 10, .. })), "{refused:?}");
+        // Holding an id again keeps the first data, and costs nothing.
+        store.insert("w1", id(1), Arc::new(vec![9; 100])).unwrap();
+        assert_eq!(store.get(id(1)).as_deref(), Some(&vec![1; 6]));
+        store.insert("w1", id(3), Arc::new(vec![3; 4])).unwrap();
+        assert_eq!(store.held(), (2, 10));
+        store.remove(id(1));
+        store.insert("w1", id(2), Arc::new(vec![2; 5])).unwrap();
+        assert_eq!(store.held(), (2, 9));
+    }
+
+    #[tokio::test]
+    async fn a_text_file_is_read_in_parts_and_only_a_regular_one() {
+        let path = std::env::temp_dir().join(format!("fp-lines-{}.txt", std::process::id()));
+        std::fs::write(&path, "a\nb\nc\nd\ne\n").unwrap();
+        let part = |bytes: Vec<u8>| postcard::from_bytes::<Vec<String>>(&bytes).unwrap();
+        assert_eq!(part(read_lines(&path, 0, 2).await.unwrap()), ["a", "c", "e"]);
+        assert_eq!(part(read_lines(&path, 1, 2).await.unwrap()), ["b", "d"]);
+        assert!(matches!(read_lines(&path, 2, 2).await, Err(FpError::TextFile { .. })));
+        std::fs::remove_file(&path).unwrap();
+        let device = read_lines(std::path::Path::new("/dev/zero"), 0, 1).await;
+        assert!(matches!(&device, Err(FpError::TextFile { reason, .. }) if reason.contains("regular")), "{device:?}");
+    }
 }

@@ -16,7 +16,7 @@ mod program;
 pub mod scenarios;
 pub mod spark;
 
-pub use eval::SiloStore;
+pub use eval::{SiloStore, DEFAULT_SILO_BYTES, MAX_TEXT_FILE_BYTES};
 pub use lineage::{FpError, Lineage, SiloId, SiloRef, Trace};
 pub use program::fp;
 

@@ -312,7 +312,7 @@ impl<T: Serialize + serde::de::DeserializeOwned + Send + 'static> SiloRef<T> {
     pub fn here(value: &T) -> SiloRef<T> {
         let (id, source) = match postcard::to_allocvec(value) {
             Ok(bytes) => (SiloId::of(&[b"made", &bytes]), Source::Made(Arc::new(bytes))),
-            Err(error) => (SiloId::of(&[b"failed"]), Source::Failed(error.to_string())),
+            Err(error) => return SiloRef::failed(format!("the value does not encode: {error}")),
         };
         SiloRef::from_lineage(Lineage {
             id,
@@ -356,8 +356,9 @@ pub enum How {
     Computed,
     /// Read from its text file.
     Read,
-    /// A value a spore made.
-    Made,
+    /// Had (computed or read) but not kept, though it was to be: its worker holds all it may.
+    /// It is had again from its lineage next time.
+    NotKept,
 }
 
 /// One silo had during a `send`: which, where and how.
@@ -406,7 +407,7 @@ impl fmt::Display for Trace {
                 How::Held => "held in memory",
                 How::Computed => "computed by its spore",
                 How::Read => "read from its file",
-                How::Made => "made by a spore",
+                How::NotKept => "had but not kept (the worker is full)",
             };
             writeln!(f, "  {} [{}] {how} on {}", step.label, step.silo, step.worker)?;
         }
@@ -421,7 +422,17 @@ pub struct Plan {
     pub(crate) lineage: Arc<Lineage>,
     /// Lost worker instance → the worker that rebuilds its silos.
     pub(crate) rebuilt_on: BTreeMap<u64, Remote<Worker>>,
+    /// How many spores' results are being evaluated around this one (nested spores, on this
+    /// worker and the ones that asked): bounded by [`MAX_NESTING`].
+    pub(crate) nesting: u32,
+    /// Whether to answer with the silo's data, or only materialize it (a factory does).
+    pub(crate) answer: bool,
 }
+
+/// How deeply spores' results may nest: a spore gives a `SiloRef` whose evaluation applies a
+/// spore that gives a `SiloRef`... (a chain of `gather` or `fold_on` is as deep as the
+/// collection has partitions).
+pub const MAX_NESTING: u32 = 256;
 
 impl Plan {
     /// Where the silos of `host` live now.
@@ -467,7 +478,7 @@ pub enum FpError {
     },
     /// A populated silo is not at its host (the host restarted, or took over a lost worker's
     /// silos before its values were given again).
-    #[error("populated silo {silo} is not on {host}")]
+    #[error("populated silo {silo} is not on worker instance {host:x}")]
     Missing {
         /// The silo.
         silo: SiloId,
@@ -490,12 +501,40 @@ pub enum FpError {
         /// What went wrong.
         reason: String,
     },
+    /// Nested spores' results nested deeper than [`MAX_NESTING`].
+    #[error("spores' results nest deeper than {MAX_NESTING} at {label}")]
+    TooDeep {
+        /// The silo whose spore's result was to be evaluated.
+        label: String,
+    },
+    /// A worker holds as many bytes of silos as it may.
+    #[error("worker {worker} holds {held} bytes of silos and may hold {limit}: {silo} ({bytes} bytes) does not fit")]
+    Full {
+        /// The worker.
+        worker: String,
+        /// The silo refused.
+        silo: SiloId,
+        /// Its bytes.
+        bytes: usize,
+        /// What the worker holds.
+        held: usize,
+        /// What it may hold.
+        limit: usize,
+    },
     /// A value could not be encoded or decoded.
     #[error("{0}")]
     Codec(String),
     /// A remote call failed for a reason other than a lost worker.
     #[error("{0}")]
     Remote(String),
+    /// A send tried again as often as it may (workers lost, values missing) and gave up.
+    #[error("gave up on {label} after {attempts} attempts")]
+    GaveUp {
+        /// The silo sent for.
+        label: String,
+        /// How many attempts.
+        attempts: usize,
+    },
     /// No live worker is left to rebuild lost silos on.
     #[error("no live worker is left to rebuild the silos of {0} on")]
     NoWorkers(String),

@@ -1,7 +1,7 @@
 //! The master's side of function passing: creating silos on workers, sending lineages to the
 //! data, and rebuilding the silos of lost workers elsewhere.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -13,8 +13,9 @@ use crate::eval::host_answer;
 use crate::fp::{self, Master, Worker};
 use crate::lineage::{resolve, FpError, Keep, Lineage, Plan, SiloId, SiloRef, Source, Trace};
 
-/// How many workers a single `send` may lose (and rebuild elsewhere) before it gives up.
-const MAX_REBUILDS: usize = 16;
+/// How many times a single `send` tries again (after losing a worker, or finding a populated
+/// value missing) before it gives up.
+const MAX_ATTEMPTS: usize = 32;
 
 /// What the master knows to rebuild lost silos: the values it populated, and which workers
 /// took over the silos of lost ones.
@@ -27,6 +28,8 @@ pub struct Recovery {
 struct RecoveryState {
     /// Every populated silo: its original host and its value.
     populated: HashMap<SiloId, (Remote<Worker>, Arc<Vec<u8>>)>,
+    /// Populated values given to workers that took over lost ones: (silo, worker instance).
+    given: HashSet<(SiloId, u64)>,
     /// Lost worker instance → the worker that holds its silos now.
     rebuilt_on: BTreeMap<u64, Remote<Worker>>,
     /// Silos created so far, for fresh ids.
@@ -39,8 +42,8 @@ impl Recovery {
     }
 
     /// A plan to materialize `lineage` with what is known of lost workers now.
-    fn plan(&self, lineage: &Arc<Lineage>) -> Plan {
-        Plan { lineage: Arc::clone(lineage), rebuilt_on: self.state().rebuilt_on.clone() }
+    fn plan(&self, lineage: &Arc<Lineage>, answer: bool) -> Plan {
+        Plan { lineage: Arc::clone(lineage), rebuilt_on: self.state().rebuilt_on.clone(), nesting: 0, answer }
     }
 
     /// Which workers were lost, and where their silos are now: (lost, replacement).
@@ -64,7 +67,11 @@ where
         state.populated.insert(id, (host.clone(), Arc::clone(&data)));
         (id, resolve(&state.rebuilt_on, host))
     };
-    give(ctx, &target, id, &data).await?;
+    if let Err(error) = give(ctx, &target, id, &data).await {
+        // No SiloRef names it: nothing will rebuild it.
+        recovery.state().populated.remove(&id);
+        return Err(error);
+    }
     Ok(SiloRef::from_lineage(Lineage {
         id,
         host: Some(host.clone()),
@@ -113,14 +120,14 @@ pub async fn from_text_file_part(
         source: Source::TextFile { path, part, parts },
         parent: None,
     });
-    // Read now, as the factory does; the lines stay on the host.
-    materialize(ctx, silo.lineage()).await?;
+    // Read now, as the factory does; the lines stay on the host (only that they were read comes back).
+    send_with_recovery(ctx, silo.lineage(), false).await?;
     Ok(silo)
 }
 
 /// Gives populated silo `id` its value on `target`.
 async fn give(ctx: &Here<Master>, target: &Remote<Worker>, id: SiloId, data: &Arc<Vec<u8>>) -> Result<(), FpError> {
-    let answer = ctx.remote(fp::store).from(target).no_timeout().call((id, data.to_vec())).await.map(Ok);
+    let answer = ctx.remote(fp::store).from(target).no_timeout().call((id, data.to_vec())).await;
     host_answer(answer, target)
 }
 
@@ -134,40 +141,48 @@ impl<T: DeserializeOwned> SiloRef<T> {
     /// [`send`](Self::send), with what it did: which silos were had on which workers, how, and
     /// which lost workers' silos were rebuilt where.
     pub async fn send_traced(&self, ctx: &Here<Master>) -> Result<(T, Trace), FpError> {
-        let (data, trace) = materialize(ctx, self.lineage()).await?;
+        let (data, trace) = send_with_recovery(ctx, self.lineage(), true).await?;
         let value = postcard::from_bytes(&data).map_err(|error| FpError::Codec(error.to_string()))?;
         Ok((value, trace))
     }
 }
 
-/// Materializes `lineage` on the worker its silo lives on now, rebuilding lost workers' silos
-/// on live ones as often as workers are lost.
-async fn materialize(ctx: &Here<Master>, lineage: &Lineage) -> Result<(Vec<u8>, Trace), FpError> {
+/// Materializes `lineage` on the worker its silo lives on now (answering with its data if
+/// `answer`), rebuilding lost workers' silos on live ones as often as workers are lost.
+async fn send_with_recovery(ctx: &Here<Master>, lineage: &Lineage, answer: bool) -> Result<(Vec<u8>, Trace), FpError> {
     let recovery = ctx.local(fp::recovery);
     let lineage = Arc::new(lineage.clone());
     let mut trace = Trace::default();
-    for _ in 0..=MAX_REBUILDS {
-        let plan = recovery.plan(&lineage);
+    for _ in 0..MAX_ATTEMPTS {
+        let plan = recovery.plan(&lineage, answer);
         let target = match &lineage.host {
             Some(host) => plan.resolve(host),
             None => live_workers(ctx, &recovery).into_iter().next().ok_or(FpError::NoWorkers("a made value".into()))?,
         };
-        let answer = ctx.remote(fp::materialize).from(&target).no_timeout().call(plan).await;
-        match host_answer(answer, &target) {
+        let materialized = ctx.remote(fp::materialize).from(&target).no_timeout().call(plan).await;
+        match host_answer(materialized, &target) {
             Ok(materialized) => {
                 trace.steps = materialized.steps;
                 return Ok((materialized.value, trace));
             }
             Err(FpError::HostLost { name, instance, reason }) => {
                 eprintln!("{name} is lost ({reason})");
-                let replacement = take_over(ctx, &recovery, instance, &name).await?;
-                trace.rebuilt_on.push((name, replacement));
+                let replacement = hand_over(ctx, &recovery, instance, &name)?;
+                trace.rebuilt_on.push((name, replacement.name().to_owned()));
+                match give_held(ctx, &recovery, &replacement).await {
+                    // A replacement lost in turn is found so by the next attempt, and replaced.
+                    Ok(()) | Err(FpError::HostLost { .. }) => {}
+                    Err(other) => return Err(other),
+                }
             }
-            Err(FpError::Missing { silo, host }) => give_again(ctx, &recovery, silo, host).await?,
+            Err(FpError::Missing { silo, host }) => match give_again(ctx, &recovery, silo, host).await {
+                Ok(()) | Err(FpError::HostLost { .. }) => {}
+                Err(other) => return Err(other),
+            },
             Err(other) => return Err(other),
         }
     }
-    Err(FpError::NoWorkers(format!("{} (lost {} workers)", lineage.label, MAX_REBUILDS)))
+    Err(FpError::GaveUp { label: lineage.label.clone(), attempts: MAX_ATTEMPTS })
 }
 
 /// Connected workers that have not been lost, by name.
@@ -179,42 +194,50 @@ fn live_workers(ctx: &Here<Master>, recovery: &Recovery) -> Vec<Remote<Worker>> 
     live
 }
 
-/// Hands the silos of lost worker `instance` to a live worker (the one that took over the
-/// fewest so far) and gives it the populated values it held; the replacement's name.
-async fn take_over(ctx: &Here<Master>, recovery: &Recovery, instance: u64, name: &str) -> Result<String, FpError> {
-    if let Some(now) = recovery.state().rebuilt_on.get(&instance) {
-        return Ok(now.name().to_owned());
-    }
+/// Hands the silos of lost worker `instance` to a live worker, the one that took over the fewest
+/// so far (or to the one another send already handed them to); that worker.
+fn hand_over(ctx: &Here<Master>, recovery: &Recovery, instance: u64, name: &str) -> Result<Remote<Worker>, FpError> {
     let live: Vec<Remote<Worker>> =
         live_workers(ctx, recovery).into_iter().filter(|worker| worker.instance() != instance).collect();
-    let replacement = {
-        let mut state = recovery.state();
-        let load = |worker: &Remote<Worker>| state.rebuilt_on.values().filter(|now| *now == worker).count();
-        let replacement = live.iter().min_by_key(|worker| load(worker)).cloned();
-        let replacement = replacement.ok_or_else(|| FpError::NoWorkers(name.to_owned()))?;
-        for now in state.rebuilt_on.values_mut().filter(|now| now.instance() == instance) {
-            *now = replacement.clone();
-        }
-        state.rebuilt_on.insert(instance, replacement.clone());
-        replacement
-    };
+    let mut state = recovery.state();
+    if let Some(now) = state.rebuilt_on.get(&instance) {
+        return Ok(now.clone());
+    }
+    let load = |worker: &Remote<Worker>| state.rebuilt_on.values().filter(|now| *now == worker).count();
+    let replacement = live.iter().min_by_key(|worker| load(worker)).cloned();
+    let replacement = replacement.ok_or_else(|| FpError::NoWorkers(name.to_owned()))?;
+    for now in state.rebuilt_on.values_mut().filter(|now| now.instance() == instance) {
+        *now = replacement.clone();
+    }
+    state.rebuilt_on.insert(instance, replacement.clone());
     eprintln!("the silos of {name} are rebuilt on {} from their lineage", replacement.name());
+    Ok(replacement)
+}
+
+/// Gives `replacement` the populated values of the lost workers it took over that it does not
+/// have yet.
+async fn give_held(ctx: &Here<Master>, recovery: &Recovery, replacement: &Remote<Worker>) -> Result<(), FpError> {
     let values: Vec<(SiloId, Arc<Vec<u8>>)> = {
         let state = recovery.state();
         state
             .populated
             .iter()
-            .filter(|(_, (host, _))| host != &replacement && resolve(&state.rebuilt_on, host) == replacement)
+            .filter(|(id, (host, _))| {
+                host != replacement
+                    && resolve(&state.rebuilt_on, host) == *replacement
+                    && !state.given.contains(&(**id, replacement.instance()))
+            })
             .map(|(id, (_, data))| (*id, Arc::clone(data)))
             .collect()
     };
     for (id, data) in values {
-        give(ctx, &replacement, id, &data).await?;
+        give(ctx, replacement, id, &data).await?;
+        recovery.state().given.insert((id, replacement.instance()));
     }
-    Ok(replacement.name().to_owned())
+    Ok(())
 }
 
-/// Gives populated silo `silo` its value again on the worker that lost it (`host`).
+/// Gives populated silo `silo` its value again on the worker that reported it missing (`host`).
 async fn give_again(ctx: &Here<Master>, recovery: &Recovery, silo: SiloId, host: u64) -> Result<(), FpError> {
     let data = recovery.state().populated.get(&silo).map(|(_, data)| Arc::clone(data));
     let data = data.ok_or(FpError::Missing { silo, host })?;
@@ -224,5 +247,7 @@ async fn give_again(ctx: &Here<Master>, recovery: &Recovery, silo: SiloId, host:
         instance: host,
         reason: "not connected".to_owned(),
     })?;
-    give(ctx, &target, silo, &data).await
+    give(ctx, &target, silo, &data).await?;
+    recovery.state().given.insert((silo, host));
+    Ok(())
 }

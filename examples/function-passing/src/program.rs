@@ -22,16 +22,14 @@ pub mod fp {
 
     // --- Worker ----------------------------------------------------------------------------
 
-    /// The silos this worker holds.
+    /// The silos this worker holds, supplied by its executable with the bytes it may hold.
     #[on(Worker)]
-    pub fn silos() -> Local<SiloStore> {
-        Local::default()
-    }
+    pub fn silos() -> Local<SiloStore>;
 
     /// Holds `data` as populated silo `id`.
     #[on(Worker)]
-    pub fn store(ctx: &Here<Worker>, id: SiloId, data: Vec<u8>) {
-        ctx.local(silos).insert(id, std::sync::Arc::new(data));
+    pub fn store(ctx: &Here<Worker>, id: SiloId, data: Vec<u8>) -> Result<(), FpError> {
+        ctx.local(silos).insert(ctx.name(), id, std::sync::Arc::new(data))
     }
 
     /// Materializes the silo of `plan` here, where its data is, and answers with the data.

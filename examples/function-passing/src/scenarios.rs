@@ -79,12 +79,17 @@ pub async fn run(ctx: &Here<Master>) -> Result<(), FpError> {
 pub const PAUSED: &str = "paused: press enter to send again";
 
 /// Waits for a line on standard input, when asked to.
-async fn pause(pause: bool) {
+async fn pause(pause: bool) -> Result<(), FpError> {
     if pause {
         println!("{PAUSED}");
         let mut line = String::new();
-        let _ = tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await;
+        let read = tokio::io::BufReader::new(tokio::io::stdin()).read_line(&mut line).await;
+        // Going on without the pause would run the second send before a fault was injected.
+        if !matches!(read, Ok(n) if n > 0) {
+            return Err(FpError::Remote("standard input ended while paused".to_owned()));
+        }
     }
+    Ok(())
 }
 
 /// The slides' example, as written there.
@@ -110,7 +115,7 @@ async fn slides(ctx: &Here<Master>, workers: &[Remote<Worker>], paused: bool) ->
         print_trace("owners", &owners_trace);
         print_result(run, &SlidesResult { owners, labels })?;
         if run == "first" {
-            pause(paused).await;
+            pause(paused).await?;
         }
     }
 
@@ -156,7 +161,7 @@ async fn spark(
         pairs.sort();
         print_result(&format!("{run}-join"), &pairs)?;
         if run == "first" {
-            pause(paused).await;
+            pause(paused).await?;
         }
     }
     Ok(())
@@ -172,11 +177,11 @@ async fn bytes(ctx: &Here<Master>, workers: &[Remote<Worker>]) -> Result<(), FpE
     let silo_bytes = postcard::to_allocvec(&crowd).map_err(|error| FpError::Codec(error.to_string()))?.len();
     let before = traffic();
     let persons = populate(ctx, worker, &crowd).await?;
-    let populated = traffic() - before;
+    let populated = traffic().saturating_sub(before);
     let adults = persons.apply(fp::count_adults());
     let before = traffic();
     let (count, trace) = adults.send_traced(ctx).await?;
-    let sent = traffic() - before;
+    let sent = traffic().saturating_sub(before);
     print_trace("count", &trace);
     let expected = crowd.iter().filter(|p| p.age >= 18).count() as u64;
     #[derive(Serialize)]

@@ -91,6 +91,9 @@ impl Dist<String> {
 impl<T: Serialize + DeserializeOwned + Send + 'static> Dist<T> {
     /// `values` spread over `workers`, one partition each, in turn.
     pub async fn populate(ctx: &Here<Master>, workers: &[Remote<Worker>], values: &[T]) -> Result<Dist<T>, FpError> {
+        if workers.is_empty() {
+            return Err(FpError::NoWorkers("a distributed collection".to_owned()));
+        }
         let mut parts = vec![Part::new(); workers.len()];
         for (i, value) in values.iter().enumerate() {
             let encoded = postcard::to_allocvec(value).map_err(|error| FpError::Codec(error.to_string()))?;

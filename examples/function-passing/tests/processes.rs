@@ -4,10 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use function_passing::cluster::{self, Cluster, Executables};
 use function_passing::ldfi::{self, Probe};
 use function_passing::people::{self, Person, SlidesResult, Vehicle};
+
+/// One cluster at a time: the kill tests count on losses being noticed within the idle timeout
+/// and on nothing else looking lost, which several clusters of debug builds sharing two cores
+/// could upset.
+fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
+    static CLUSTERS: Mutex<()> = Mutex::new(());
+    CLUSTERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn executables() -> Executables {
     Executables {
@@ -55,6 +64,7 @@ fn text_dir(test: &str) -> PathBuf {
 
 #[test]
 fn the_slides_example_runs_as_written_and_equals_a_local_computation() {
+    let _turn = one_cluster_at_a_time();
     let mut cluster = Cluster::start(&executables(), "slides", 3, true, None).unwrap();
     let expected = slides_expected();
     assert!(expected.owners.len() >= 5 && expected.labels.len() >= 10, "too little data to mean much");
@@ -76,6 +86,7 @@ fn the_slides_example_runs_as_written_and_equals_a_local_computation() {
 
 #[test]
 fn killing_the_worker_with_persons_and_persisted_labels_rebuilds_them_from_lineage() {
+    let _turn = one_cluster_at_a_time();
     let mut cluster = Cluster::start(&executables(), "slides", 3, true, None).unwrap();
     assert_eq!(cluster.result::<SlidesResult>("first").unwrap(), slides_expected());
     cluster.wait_paused().unwrap();
@@ -91,6 +102,7 @@ fn killing_the_worker_with_persons_and_persisted_labels_rebuilds_them_from_linea
 
 #[test]
 fn killing_the_vehicles_worker_rebuilds_the_silo_a_nested_spore_needs() {
+    let _turn = one_cluster_at_a_time();
     let mut cluster = Cluster::start(&executables(), "slides", 3, true, None).unwrap();
     assert_eq!(cluster.result::<SlidesResult>("first").unwrap(), slides_expected());
     cluster.wait_paused().unwrap();
@@ -102,6 +114,7 @@ fn killing_the_vehicles_worker_rebuilds_the_silo_a_nested_spore_needs() {
 
 #[test]
 fn baby_spark_counts_groups_and_joins_like_sequential_code_even_after_a_kill() {
+    let _turn = one_cluster_at_a_time();
     let (text_path, text) = cluster::bundled_text(&text_dir("spark")).unwrap();
     let mut cluster = Cluster::start(&executables(), "spark", 3, true, Some(&text_path)).unwrap();
     let counts = sequential_count(&text);
@@ -156,6 +169,7 @@ struct Bytes {
 
 #[test]
 fn a_send_moves_the_spore_and_the_result_not_the_silo() {
+    let _turn = one_cluster_at_a_time();
     let cluster = Cluster::start(&executables(), "bytes", 1, false, None).unwrap();
     let bytes: Bytes = cluster.result("bytes").unwrap();
     println!("silo {} bytes; populate moved {} bytes; send moved {} bytes", bytes.silo, bytes.populate, bytes.send);
@@ -169,6 +183,7 @@ fn a_send_moves_the_spore_and_the_result_not_the_silo() {
 
 #[test]
 fn lineage_driven_fault_injection_kills_each_worker_the_result_depends_on() {
+    let _turn = one_cluster_at_a_time();
     let probe = Probe {
         scenario: "slides".into(),
         workers: 3,
@@ -182,6 +197,7 @@ fn lineage_driven_fault_injection_kills_each_worker_the_result_depends_on() {
     assert_eq!(report.injections.len(), 2);
     assert!(report.all_same(), "{report}");
     for injection in &report.injections {
+        assert!(injection.exercised, "killing {} was not noticed: {report}", injection.killed);
         assert!(!injection.recovery.is_empty(), "killing {} rebuilt nothing: {report}", injection.killed);
     }
 }
