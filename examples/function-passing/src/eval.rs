@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use loci::{Here, Remote, RemoteError};
 use tokio::io::AsyncReadExt;
 
+use crate::error::FpError;
 use crate::fp::{self, Worker};
-use crate::lineage::{FpError, How, Keep, Lineage, Materialized, Plan, SiloId, Source, Step, MAX_NESTING};
+use crate::lineage::{Keep, Lineage, Materialized, Plan, SiloId, Source, MAX_NESTING};
+use crate::trace::{How, Step};
 
 /// Futures of the evaluator, which recurses through the DAG.
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -7,6 +7,7 @@
 //! [`ldfi`] uses to choose the faults to inject. See `docs/function-passing.md`.
 
 pub mod cluster;
+mod error;
 mod eval;
 pub mod ldfi;
 pub mod lineage;
@@ -15,10 +16,13 @@ pub mod people;
 mod program;
 pub mod scenarios;
 pub mod spark;
+pub mod trace;
 
+pub use error::FpError;
 pub use eval::{SiloStore, DEFAULT_SILO_BYTES, MAX_TEXT_FILE_BYTES};
-pub use lineage::{FpError, Lineage, SiloId, SiloRef, Trace};
+pub use lineage::{Lineage, SiloId, SiloRef};
 pub use program::fp;
+pub use trace::{How, Step, Trace};
 
 /// The guide's page on function passing; its Rust blocks are compiled as doctests.
 #[doc = include_str!("../../../docs/function-passing.md")]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fp::Worker;
+use crate::trace::Step;
 
 /// A silo's identity across the cluster. A derived silo's id is a hash of what derives it (its
 /// parent's id and the spore), so the same DAG built twice names the same silos.
@@ -347,74 +348,6 @@ impl<T: Serialize + serde::de::DeserializeOwned + Send + 'static> SiloRef<T> {
     }
 }
 
-/// How a silo was had during one `send`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum How {
-    /// It was in its host's memory.
-    Held,
-    /// Computed from its parent by its spore.
-    Computed,
-    /// Read from its text file.
-    Read,
-    /// Had (computed or read) but not kept, though it was to be: its worker holds all it may.
-    /// It is had again from its lineage next time.
-    NotKept,
-}
-
-/// One silo had during a `send`: which, where and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    /// The silo.
-    pub silo: SiloId,
-    /// Its name in the lineage.
-    pub label: String,
-    /// The worker that had it.
-    pub worker: String,
-    /// Its instance id.
-    pub instance: u64,
-    /// How.
-    pub how: How,
-}
-
-/// What a `send` did, in the order it finished: the provenance of the result, including silos
-/// reached through nested spores on other workers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trace {
-    /// Each silo had, in the order it was had.
-    pub steps: Vec<Step>,
-    /// Workers that were lost during the send, and the ones that took their silos over:
-    /// (lost, replacement).
-    pub rebuilt_on: Vec<(String, String)>,
-}
-
-impl Trace {
-    /// The workers the result depends on (that had a silo of its DAG), by name, each once.
-    pub fn workers(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.steps.iter().map(|step| step.worker.clone()).collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-}
-
-impl fmt::Display for Trace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (lost, replacement) in &self.rebuilt_on {
-            writeln!(f, "{lost} was lost: its silos are rebuilt on {replacement}")?;
-        }
-        for step in &self.steps {
-            let how = match step.how {
-                How::Held => "held in memory",
-                How::Computed => "computed by its spore",
-                How::Read => "read from its file",
-                How::NotKept => "had but not kept (the worker is full)",
-            };
-            writeln!(f, "  {} [{}] {how} on {}", step.label, step.silo, step.worker)?;
-        }
-        Ok(())
-    }
-}
-
 /// What a lineage is evaluated with: which lost workers' silos now live on which workers.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -461,83 +394,6 @@ pub struct Materialized {
     pub(crate) value: Vec<u8>,
     /// What was done, on this worker and on those it asked.
     pub(crate) steps: Vec<Step>,
-}
-
-/// Why a silo could not be had.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum FpError {
-    /// A worker that hosts a silo of the DAG cannot be reached.
-    #[error("worker {name} (instance {instance:x}) cannot be reached: {reason}")]
-    HostLost {
-        /// Its name.
-        name: String,
-        /// Its instance id.
-        instance: u64,
-        /// Why.
-        reason: String,
-    },
-    /// A populated silo is not at its host (the host restarted, or took over a lost worker's
-    /// silos before its values were given again).
-    #[error("populated silo {silo} is not on worker instance {host:x}")]
-    Missing {
-        /// The silo.
-        silo: SiloId,
-        /// Its host's instance id.
-        host: u64,
-    },
-    /// A spore could not be applied.
-    #[error("spore of {label}: {reason}")]
-    Spore {
-        /// The silo it derives.
-        label: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A text file could not be read.
-    #[error("text file {path}: {reason}")]
-    TextFile {
-        /// Its path.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// Nested spores' results nested deeper than [`MAX_NESTING`].
-    #[error("spores' results nest deeper than {MAX_NESTING} at {label}")]
-    TooDeep {
-        /// The silo whose spore's result was to be evaluated.
-        label: String,
-    },
-    /// A worker holds as many bytes of silos as it may.
-    #[error("worker {worker} holds {held} bytes of silos and may hold {limit}: {silo} ({bytes} bytes) does not fit")]
-    Full {
-        /// The worker.
-        worker: String,
-        /// The silo refused.
-        silo: SiloId,
-        /// Its bytes.
-        bytes: usize,
-        /// What the worker holds.
-        held: usize,
-        /// What it may hold.
-        limit: usize,
-    },
-    /// A value could not be encoded or decoded.
-    #[error("{0}")]
-    Codec(String),
-    /// A remote call failed for a reason other than a lost worker.
-    #[error("{0}")]
-    Remote(String),
-    /// A send tried again as often as it may (workers lost, values missing) and gave up.
-    #[error("gave up on {label} after {attempts} attempts")]
-    GaveUp {
-        /// The silo sent for.
-        label: String,
-        /// How many attempts.
-        attempts: usize,
-    },
-    /// No live worker is left to rebuild lost silos on.
-    #[error("no live worker is left to rebuild the silos of {0} on")]
-    NoWorkers(String),
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ use loci::{Here, Remote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::FpError;
 use crate::eval::host_answer;
 use crate::fp::{self, Master, Worker};
-use crate::lineage::{resolve, FpError, Keep, Lineage, Plan, SiloId, SiloRef, Source, Trace};
+use crate::lineage::{resolve, Keep, Lineage, Plan, SiloId, SiloRef, Source};
+use crate::trace::Trace;
 
 /// How many times a single `send` tries again (after losing a worker, or finding a populated
 /// value missing) before it gives up.

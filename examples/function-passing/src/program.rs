@@ -6,8 +6,9 @@
 pub mod fp {
     use loci::{Anywhere, Here, Local, Spore, UntypedSpore};
 
+    use crate::error::FpError;
     use crate::eval::SiloStore;
-    use crate::lineage::{FpError, Materialized, Plan, SiloId, SiloRef};
+    use crate::lineage::{Materialized, Plan, SiloId, SiloRef};
     use crate::master::Recovery;
     use crate::people::{Owner, Person, Vehicle};
     use crate::spark::{self, Folded, Keyed, Part};

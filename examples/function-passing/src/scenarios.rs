@@ -10,11 +10,13 @@ use loci::{Here, Remote};
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
+use crate::error::FpError;
 use crate::fp::{self, Master, Worker};
-use crate::lineage::{FpError, SiloRef, Trace};
+use crate::lineage::SiloRef;
 use crate::master::populate;
 use crate::people::{self, Person, SlidesResult, Vehicle};
 use crate::spark::{Dist, WordCount};
+use crate::trace::Trace;
 
 /// What the master runs.
 #[derive(Debug, Clone, PartialEq, Eq, clap::ValueEnum)]

@@ -18,8 +18,9 @@ use loci::{Anywhere, Here, Remote, Spore, UntypedSpore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::FpError;
 use crate::fp::{self, Master, Worker};
-use crate::lineage::{FpError, SiloId, SiloRef, Source};
+use crate::lineage::{SiloId, SiloRef, Source};
 
 /// A partition: its elements, each encoded.
 pub type Part = Vec<Vec<u8>>;
