@@ -29,3 +29,8 @@ pub use storage::{InMemory, Sqlite, Storage, StorageError};
 pub fn demo_kinds() -> Kinds {
     Kinds::new().register::<grains::Greeter>().register::<grains::Counter>().register::<grains::Sleeper>()
 }
+
+/// The guide's page on Orleans; its Rust blocks are compiled as doctests.
+#[doc = include_str!("../../../docs/orleans.md")]
+#[cfg(doctest)]
+pub struct Guide;

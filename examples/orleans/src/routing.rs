@@ -131,6 +131,7 @@ async fn route<C: Caller>(ctx: &C, to: &GrainAddress, message: Vec<u8>, answer: 
                 silo
             }
         };
+        let lost = silo.instance();
         let sent = match ctx.as_silo().filter(|here| here.instance() == silo.instance()) {
             Some(here) => {
                 let sender = here.name().to_owned();
@@ -144,7 +145,9 @@ async fn route<C: Caller>(ctx: &C, to: &GrainAddress, message: Vec<u8>, answer: 
             Ok(reply) => return Ok(reply),
             Err(SendError::Grain(error)) => return Err(error),
             Err(SendError::Lost(reason)) => {
-                routes.silos().remove(to);
+                // Every grain remembered on that silo is elsewhere now, not only this one: none
+                // of them waits for a dial to a dead address.
+                routes.silos().retain(|_, known| known.instance() != lost);
                 if started.elapsed() > ROUTE_FOR {
                     return Err(GrainError::Unreachable { grain: to.to_string(), attempts, last: reason });
                 }
