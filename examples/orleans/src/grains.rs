@@ -66,7 +66,7 @@ impl Grain for Counter {
 
     async fn receive(&mut self, message: CounterMessage, _ctx: &GrainContext) -> u64 {
         if let CounterMessage::Add(n) = message {
-            self.total += n;
+            self.total = self.total.saturating_add(n);
         }
         self.total
     }

@@ -2,8 +2,8 @@
 //!
 //! Grains are single-threaded units of state addressed by id. Slave silos hold them and deliver
 //! their messages, one at a time per grain; a master silo keeps the index of which grain is on
-//! which slave and places new ones on the least-loaded slave, by the load slaves report with
-//! their heartbeats. Clients create grains, `tell` them (one way) and `ask` them (with an
+//! which slave and places new ones on the least-loaded slave (fewest grains placed, then the
+//! message rate slaves report with their heartbeats). Clients create grains, `tell` them (one way) and `ask` them (with an
 //! answer). A grain's state is saved to an embedded database (SQLite) after every message that
 //! changes it; a grain idle for a while is deactivated, and activated again from storage at its
 //! next message, on the silo the master picks, which is also what happens to the grains of a

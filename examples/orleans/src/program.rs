@@ -75,6 +75,12 @@ pub mod orleans {
             if let Delivery::Done(reply) = silo.deliver(&to, message.clone(), &sender, answer).await? {
                 return Ok(reply);
             }
+            // One claim at a time per grain: messages that arrive while it is being activated
+            // wait here in order, and go to the one activation.
+            let _activating = silo.activating(&to).await;
+            if let Delivery::Done(reply) = silo.deliver(&to, message.clone(), &sender, answer).await? {
+                return Ok(reply);
+            }
             let claimed =
                 ctx.remote(claim).call(to.clone()).await.map_err(|error| GrainError::Remote(error.to_string()))??;
             match claimed {
@@ -104,6 +110,10 @@ pub mod orleans {
     #[on(Slave)]
     pub async fn main(ctx: Here<Slave>) -> loci::Result<()> {
         println!("slave silo {} up", ctx.name());
+        // Losing the master, the master loses this silo and activates its grains elsewhere:
+        // they must not stay active here as well.
+        let grains = ctx.local(silo);
+        let _ = ctx.remotes::<Master>().left().observe(move |_| grains.deactivate_all());
         let silo = ctx.local(silo);
         let load = ctx.local(load);
         let mut since = (Instant::now(), 0);
@@ -135,12 +145,26 @@ pub mod orleans {
         ctx.remote(load).from_all()
     }
 
+    /// The slave silos connected now, with the load each last reported (none yet: idle). A
+    /// silo that left is not among them, even before the `silos` signal drops it.
+    fn live_silos(ctx: &Here<Master>) -> Vec<(Remote<Slave>, Load)> {
+        let reported = ctx.local(silos).get();
+        ctx.remotes::<Slave>()
+            .connected()
+            .into_iter()
+            .map(|silo| {
+                let load = reported.iter().find(|(other, _)| *other == silo).map(|(_, load)| *load);
+                (silo, load.unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// Creates a grain of kind `kind`: its id, placed on the least-loaded silo.
     #[on(Master)]
     pub fn create(ctx: &Here<Master>, kind: String) -> Result<String, GrainError> {
         let directory = ctx.local(directory);
         let id = directory.new_id(ctx.instance());
-        let silo = directory.place(&GrainAddress { kind, id: id.clone() }, &ctx.local(silos).get())?;
+        let silo = directory.place(&GrainAddress { kind, id: id.clone() }, &live_silos(ctx))?;
         println!("created grain {id} on {}", silo.name());
         Ok(id)
     }
@@ -148,13 +172,13 @@ pub mod orleans {
     /// The silo grain `to` is on, or is placed on now.
     #[on(Master)]
     pub fn locate(ctx: &Here<Master>, to: GrainAddress) -> Result<Remote<Slave>, GrainError> {
-        ctx.local(directory).place(&to, &ctx.local(silos).get())
+        ctx.local(directory).place(&to, &live_silos(ctx))
     }
 
     /// Asked by a silo that got a message for a grain it does not have active.
     #[on(Master)]
     pub fn claim(ctx: &Here<Master>, caller: &Remote<Slave>, to: GrainAddress) -> Result<Claim, GrainError> {
-        ctx.local(directory).claim(caller, &to, &ctx.local(silos).get())
+        ctx.local(directory).claim(caller, &to, &live_silos(ctx))
     }
 
     /// A silo's heartbeat: grains it deactivated.
@@ -166,7 +190,7 @@ pub mod orleans {
     /// Each slave silo as the master sees it.
     #[on(Master)]
     pub fn view(ctx: &Here<Master>) -> Vec<SiloView> {
-        ctx.local(directory).view(&ctx.local(silos).get())
+        ctx.local(directory).view(&live_silos(ctx))
     }
 
     #[on(Master)]

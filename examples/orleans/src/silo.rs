@@ -65,6 +65,8 @@ pub struct Silo {
     table: Arc<Mutex<HashMap<GrainAddress, Slot>>>,
     /// Messages handled since the silo started.
     handled: Arc<AtomicU64>,
+    /// Turns to activate grains, by grain.
+    activating: Mutex<HashMap<GrainAddress, Arc<tokio::sync::Mutex<()>>>>,
     /// Grains deactivated since the last report: (grain, epoch).
     passive: Arc<Mutex<Vec<(GrainAddress, u64)>>>,
 }
@@ -80,6 +82,7 @@ impl Silo {
             started: Instant::now(),
             table: Arc::default(),
             handled: Arc::default(),
+            activating: Mutex::default(),
             passive: Arc::default(),
         }
     }
@@ -90,6 +93,19 @@ impl Silo {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// Waits for the turn to activate grain `to` (first come, first served); the turn lasts
+    /// as long as the guard.
+    pub async fn activating(&self, to: &GrainAddress) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut activating = self.activating.lock().unwrap_or_else(PoisonError::into_inner);
+            // Turns nobody holds or waits for any more go, so the map stays as small as the
+            // number of grains being activated.
+            activating.retain(|_, turn| Arc::strong_count(turn) > 1);
+            Arc::clone(activating.entry(to.clone()).or_default())
+        };
+        turn.lock_owned().await
     }
 
     /// Whether it runs grains of `kind`.
@@ -187,6 +203,14 @@ impl Silo {
         Ok(())
     }
 
+    /// Asks every grain to deactivate: the master, which lost this silo, may place them
+    /// elsewhere meanwhile.
+    pub fn deactivate_all(&self) {
+        for slot in self.table().values() {
+            slot.stop.notify_one();
+        }
+    }
+
     /// Asks every grain idle for longer than the silo's idle time to deactivate.
     pub fn sweep(&self) {
         let now = self.now_ms();
@@ -231,7 +255,11 @@ impl GrainRun {
         loop {
             tokio::select! {
                 envelope = inbox.recv() => match envelope {
-                    Some(envelope) => self.handle(envelope).await,
+                    Some(envelope) => {
+                        if !self.handle(envelope).await {
+                            break;
+                        }
+                    }
                     None => return,
                 },
                 () = self.stop.notified() => break,
@@ -239,23 +267,33 @@ impl GrainRun {
         }
         inbox.close();
         while let Some(envelope) = inbox.recv().await {
-            self.handle(envelope).await;
+            if !self.handle(envelope).await {
+                // What is left is answered by the next activation, from the last saved state.
+                break;
+            }
         }
         println!("deactivated {}", self.address);
         self.passive.lock().unwrap_or_else(PoisonError::into_inner).push((self.address.clone(), self.epoch));
     }
 
-    async fn handle(&mut self, envelope: Envelope) {
+    /// Handles one message; `false` if the handler panicked (the grain must stop: its state
+    /// may be half changed, and is not saved).
+    async fn handle(&mut self, envelope: Envelope) -> bool {
+        use futures_util::FutureExt;
         let ctx = GrainContext { id: self.address.id.clone(), sender: envelope.sender, silo: self.silo.clone() };
-        let result = match self.activation.handle(&envelope.message, &ctx).await {
-            Ok(reply) => self.save().await.map(|()| reply),
-            Err(error) => Err(error),
+        let handled =
+            std::panic::AssertUnwindSafe(self.activation.handle(&envelope.message, &ctx)).catch_unwind().await;
+        let (result, healthy) = match handled {
+            Ok(Ok(reply)) => (self.save().await.map(|()| reply), true),
+            Ok(Err(error)) => (Err(error), true),
+            Err(_) => (Err(GrainError::Remote(format!("grain {} panicked; it is deactivated", self.address))), false),
         };
         self.handled.fetch_add(1, Ordering::Relaxed);
         if let Some(answer) = envelope.answer {
             // The asker may have stopped waiting (a timeout): nothing to tell it then.
             let _ = answer.send(result);
         }
+        healthy
     }
 
     /// Saves the grain's state if the message changed it, before the answer goes out: what was

@@ -96,6 +96,9 @@ mod tests {
     #[test]
     fn sqlite_keeps_the_last_state_of_each_grain_across_connections() {
         let path = std::env::temp_dir().join(format!("orleans-storage-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
         let first = Sqlite::open(&path).unwrap();
         assert_eq!(first.load("counter", "a").unwrap(), None);
         first.save("counter", "a", b"1").unwrap();

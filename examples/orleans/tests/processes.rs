@@ -56,7 +56,7 @@ fn a_grain_handles_one_message_at_a_time_and_many_grains_run_at_once_on_a_silo()
     assert!(serial.one_grain_ms >= 800, "{serial:?}");
     // One 100 ms message to each of eight grains on the one silo: at the same time.
     assert!(serial.many_grains_overlaps > 0, "{serial:?}");
-    assert!(serial.many_grains_ms < 500, "{serial:?}");
+    assert!(serial.many_grains_ms < 700, "{serial:?}");
 }
 
 #[test]
