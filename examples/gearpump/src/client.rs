@@ -41,8 +41,11 @@ pub async fn run(ctx: &Here<Client>) -> Result<(), String> {
     let mut last = None;
     loop {
         if plan.kill_after_ms.is_some_and(|ms| started.elapsed() >= Duration::from_millis(ms)) {
-            ctx.remote(gearpump::kill).from(&app_master).call(()).await.map_err(|error| error.to_string())??;
-            println!("killed application {id}");
+            match ctx.remote(gearpump::kill).from(&app_master).call(()).await {
+                Ok(refused @ Err(_)) => return refused,
+                // Its answer may not outrun its end: the slots tell.
+                Ok(Ok(())) | Err(_) => println!("killed application {id}"),
+            }
             return wait_for_free_slots(ctx).await;
         }
         match ctx.remote(gearpump::status).from(&app_master).call(()).await {

@@ -362,13 +362,21 @@ pub mod gearpump {
         Ok(merged)
     }
 
-    /// Kills the application: the Master has every Worker stop its processes.
+    /// Kills the application: the Master has every Worker stop its processes, this AppMaster's
+    /// among them, so the answer goes out first.
     #[on(AppMaster)]
-    pub async fn kill(ctx: &Here<AppMaster>) -> Result<(), String> {
+    pub fn kill(ctx: &Here<AppMaster>) -> Result<(), String> {
         let app = ctx.local(application).0;
+        if ctx.remotes::<Master>().connected().is_empty() {
+            return Err("no Master is connected to kill it".to_owned());
+        }
         println!("application {app} is being killed");
-        let killed = ctx.remote(kill_application).call(app).await.map_err(|error| error.to_string())?;
-        killed.ok_or_else(|| "no Master is connected to kill it".to_owned())
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = ctx.remote(kill_application).call(app).await;
+        });
+        Ok(())
     }
 
     #[on(AppMaster)]
