@@ -13,3 +13,8 @@ pub mod spawner;
 pub mod tasks;
 
 pub use program::gearpump;
+
+/// The guide's page on Gearpump; its Rust blocks are compiled as doctests.
+#[doc = include_str!("../../../docs/gearpump.md")]
+#[cfg(doctest)]
+pub struct Guide;
