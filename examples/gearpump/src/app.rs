@@ -6,6 +6,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// The most tasks of one processor.
+pub const MAX_PARALLELISM: u32 = 64;
+/// The largest text the source reads.
+pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+
 /// An application's number at its master.
 pub type AppId = u64;
 /// A task's number within its application.
@@ -64,6 +69,22 @@ impl Application {
             batch: 20,
             pace_ms,
         }
+    }
+
+    /// Why the application cannot run, if it cannot: the word count needs one source, at least
+    /// one splitter and one counter, and bounded sizes.
+    pub fn check(&self) -> Result<(), String> {
+        let count = |kind: Kind| self.processors.iter().filter(|p| p.kind == kind).map(|p| p.parallelism).sum::<u32>();
+        if count(Kind::Source) != 1 || count(Kind::Split) == 0 || count(Kind::Count) == 0 {
+            return Err("a word count has one source, and at least one splitter and one counter".to_owned());
+        }
+        if self.processors.iter().any(|p| p.parallelism > MAX_PARALLELISM) {
+            return Err(format!("a processor's parallelism is at most {MAX_PARALLELISM}"));
+        }
+        if self.batch == 0 || self.batch > 10_000 {
+            return Err("a batch has 1 to 10 000 lines".to_owned());
+        }
+        Ok(())
     }
 
     /// Every task of the DAG, numbered from 0 in processor order.

@@ -130,6 +130,18 @@ impl Plan {
         Step { launch, start, routes, replay }
     }
 
+    /// Task `task` did not start on its executor: it needs one again.
+    pub fn unassign(&self, task: TaskId) {
+        for executor in self.state().executors.values_mut().filter(|e| e.task == Some(task)) {
+            executor.task = None;
+        }
+    }
+
+    /// The source could not be told to replay: tell it at the next step.
+    pub fn replay_again(&self) {
+        self.state().replay = true;
+    }
+
     /// Every running task and its executor.
     pub fn running(&self) -> Vec<(TaskSpec, Remote<Executor>)> {
         let state = self.state();

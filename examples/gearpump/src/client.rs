@@ -73,9 +73,12 @@ async fn wait_for_free_slots(ctx: &Here<Client>) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let cluster = ctx.remote(gearpump::cluster).call(()).await.map_err(|error| error.to_string())??;
-        if cluster.iter().all(|worker| worker.used == 0) || Instant::now() > deadline {
+        if cluster.iter().all(|worker| worker.used == 0) {
             println!("result workers {}", serde_json::to_string(&cluster).map_err(|error| error.to_string())?);
             return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("slots still in use 20 s after the kill: {cluster:?}"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -86,8 +86,8 @@ pub mod gearpump {
 
     /// A Worker registers (again, after a Master restart) with its slots and their use.
     #[on(Master)]
-    pub fn register_worker(ctx: &Here<Master>, caller: &Remote<Worker>, slots: u32, used: u32) {
-        ctx.local(resources).register_worker(caller, slots, used);
+    pub fn register_worker(ctx: &Here<Master>, caller: &Remote<Worker>, slots: u32, used: u32, apps: Vec<AppId>) {
+        ctx.local(resources).register_worker(caller, slots, used, &apps);
         println!("worker {} registered: {slots} slots, {used} in use", caller.name());
     }
 
@@ -103,19 +103,25 @@ pub mod gearpump {
         ctx: &Here<Master>,
         app: Application,
     ) -> Result<(AppId, Remote<AppMaster>), String> {
+        app.check()?;
         let resources = ctx.local(resources);
         let id = resources.new_app();
         let (worker, _) = resources.allocate(1).into_iter().next().ok_or("no Worker has a free slot")?;
         let (registered, waiting) = tokio::sync::oneshot::channel();
-        ctx.local(launching).lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, registered);
+        let pending = ctx.local(launching);
+        pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, registered);
         println!("application {id} ({}) submitted; its AppMaster goes to {}", app.name, worker.name());
         let launched = ctx.remote(launch_app_master).from(&worker).call((id, app)).await;
-        launched.map_err(|error| error.to_string())??;
-        let app_master = tokio::time::timeout(Duration::from_secs(30), waiting)
-            .await
-            .map_err(|_| format!("the AppMaster of application {id} did not register in time"))?
-            .map_err(|_| format!("application {id} was dropped"))?;
-        Ok((id, app_master))
+        let registered = match launched {
+            Ok(Ok(())) => tokio::time::timeout(Duration::from_secs(30), waiting)
+                .await
+                .map_err(|_| format!("the AppMaster of application {id} did not register in time"))
+                .and_then(|registered| registered.map_err(|_| format!("application {id} was dropped"))),
+            Ok(Err(error)) => Err(error),
+            Err(error) => Err(error.to_string()),
+        };
+        pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        Ok((id, registered?))
     }
 
     /// An AppMaster registers (again, after a Master restart).
@@ -137,6 +143,9 @@ pub mod gearpump {
         app: AppId,
         slots: u32,
     ) -> Vec<(Remote<Worker>, u32)> {
+        if !ctx.local(resources).app_runs(app) {
+            return Vec::new(); // Killed, or not registered with this Master yet.
+        }
         let allocation = ctx.local(resources).allocate(slots);
         let given: Vec<String> = allocation.iter().map(|(worker, n)| format!("{n} on {}", worker.name())).collect();
         println!("application {app} ({}) asked for {slots} slots: {}", caller.name(), given.join(", "));
@@ -168,6 +177,25 @@ pub mod gearpump {
             if lost.worker_lost(worker) {
                 println!("worker {} lost; its slots are gone", worker.name());
             }
+        });
+        // An AppMaster that is gone (lost with its Worker) and does not come back: its
+        // application's processes are stopped, so that they do not hold slots for good.
+        let watcher = ctx.clone();
+        let _ = ctx.remotes::<AppMaster>().left().observe(move |app_master| {
+            let (ctx, instance) = (watcher.clone(), app_master.instance());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let resources = ctx.local(resources);
+                let Some(app) = resources.app_of(instance) else { return };
+                if ctx.remotes::<AppMaster>().connected().iter().any(|am| am.instance() == instance) {
+                    return;
+                }
+                resources.app_ended(app);
+                println!("application {app}: its AppMaster is gone; stopping its processes");
+                for worker in resources.workers() {
+                    let _ = ctx.remote(stop_application).from(&worker).tell(app).await;
+                }
+            });
         });
         std::future::pending::<()>().await;
         Ok(())
@@ -203,7 +231,7 @@ pub mod gearpump {
         Ok(proxy.addr().to_string())
     }
 
-    /// Starts child `name` running executable `exe` with `args`.
+    /// Starts child `name` running executable `exe` with `args`, in a free slot.
     async fn spawn_child(
         ctx: &Here<Worker>,
         name: String,
@@ -211,6 +239,10 @@ pub mod gearpump {
         exe: &str,
         args: Vec<String>,
     ) -> Result<(), String> {
+        let used = ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() as u32;
+        if used >= *ctx.local(slots) {
+            return Err(format!("worker {} has no free slot for {name}", ctx.name()));
+        }
         let exe = sibling(exe).map_err(|error| error.to_string())?;
         ctx.local(spawner).start(&name, exe, args).await.map_err(|error| format!("{name}: {error}"))?;
         ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.clone(), app);
@@ -280,14 +312,25 @@ pub mod gearpump {
         println!("worker {} up with {} slots", ctx.name(), *ctx.local(slots));
         // Register with the Master through the proxy, again whenever the Master changes.
         let mut registered_with: Option<u64> = None;
+        let all = ctx.local(children);
         loop {
+            // Children that ended (an Executor whose AppMaster is gone) free their slots.
+            let names: Vec<String> =
+                all.lock().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect();
+            let exited = ctx.local(spawner).exited(names).await;
+            if !exited.is_empty() {
+                all.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|name, _| !exited.contains(name));
+                println!("worker {}: {} ended", ctx.name(), exited.join(", "));
+            }
             let connected = ctx.remotes::<Master>().connected().into_iter().next();
             match connected {
-                Some(master) if registered_with == Some(master.id()) => {}
+                Some(master) if registered_with == Some(master.id()) => report_usage(&ctx).await,
                 Some(master) => {
-                    let used =
-                        ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() as u32;
-                    if matches!(ctx.remote(register_worker).call((*ctx.local(slots), used)).await, Ok(Some(()))) {
+                    let (used, apps) = {
+                        let children = all.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        (children.len() as u32, children.values().copied().collect::<Vec<AppId>>())
+                    };
+                    if matches!(ctx.remote(register_worker).call((*ctx.local(slots), used, apps)).await, Ok(Some(()))) {
                         println!("worker {} registered with master {}", ctx.name(), master.name());
                         registered_with = Some(master.id());
                     }
@@ -311,6 +354,12 @@ pub mod gearpump {
     /// Its Executors and tasks.
     #[on(AppMaster)]
     pub fn plan() -> Local<Plan> {
+        Local::default()
+    }
+
+    /// Set once the application is killed: nothing is launched any more.
+    #[on(AppMaster)]
+    pub fn killed() -> Local<std::sync::atomic::AtomicBool> {
         Local::default()
     }
 
@@ -348,13 +397,21 @@ pub mod gearpump {
         tokio::fs::read_to_string(text).await.map(|text| text.lines().count() as u64).unwrap_or(u64::MAX)
     }
 
-    /// The counts so far: every counter's, merged.
+    /// The counts, once every line is counted: every counter's, merged.
     #[on(AppMaster)]
     pub async fn counts(ctx: &Here<AppMaster>) -> Result<WordCount, String> {
+        let plan = ctx.local(plan);
+        if !plan.all_running() {
+            return Err("not every counter runs now".to_owned());
+        }
+        let total = count_lines(ctx).await;
         let mut merged = WordCount::new();
-        for (spec, executor) in ctx.local(plan).running().into_iter().filter(|(spec, _)| spec.kind == Kind::Count) {
+        for (spec, executor) in plan.running().into_iter().filter(|(spec, _)| spec.kind == Kind::Count) {
             let answer = ctx.remote(counter_counts).from(&executor).call(spec.id).await;
-            let (_, counts) = answer.map_err(|error| error.to_string())?.ok_or("a counter is not running")?;
+            let (clock, counts) = answer.map_err(|error| error.to_string())?.ok_or("a counter is not running")?;
+            if clock < total {
+                return Err(format!("counter {} has counted {clock} of {total} lines", spec.id));
+            }
             for (word, count) in counts {
                 *merged.entry(word).or_default() += count;
             }
@@ -371,6 +428,7 @@ pub mod gearpump {
             return Err("no Master is connected to kill it".to_owned());
         }
         println!("application {app} is being killed");
+        ctx.local(killed).store(true, std::sync::atomic::Ordering::Relaxed);
         let ctx = ctx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -392,32 +450,39 @@ pub mod gearpump {
             }
         });
         let mut registered_with: Option<u64> = None;
-        loop {
+        let stopped = ctx.local(killed);
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
             registered_with = register_with_master(&ctx, app, registered_with).await;
             let changed = plan.changed.notified();
             let step = plan.next_step();
             if step.launch > 0 && registered_with.is_some() {
                 launch_executors(&ctx, app, step.launch).await;
             }
-            if !step.start.is_empty() || step.replay {
-                for executor in ctx.remotes::<Executor>().connected() {
-                    let _ = ctx.remote(set_routes).from(&executor).call(step.routes.clone()).await;
-                }
-                for (task, executor) in &step.start {
-                    println!("task {} ({:?} {}) starts on {}", task.id, task.kind, task.index, executor.name());
-                    let _ = ctx.remote(start_task).from(executor).call((*task, spec.clone())).await;
+            // Routes go to every Executor at every step: one that missed them gets them again.
+            for executor in ctx.remotes::<Executor>().connected() {
+                let _ = ctx.remote(set_routes).from(&executor).call(step.routes.clone()).await;
+            }
+            for (task, executor) in &step.start {
+                println!("task {} ({:?} {}) starts on {}", task.id, task.kind, task.index, executor.name());
+                if ctx.remote(start_task).from(executor).call((*task, spec.clone())).await.is_err() {
+                    plan.unassign(task.id);
                 }
             }
             if step.replay {
                 println!("a counter was rebuilt: the source replays from line 0");
-                for (task, executor) in plan.running() {
-                    if task.kind == Kind::Source {
-                        let _ = ctx.remote(replay).from(&executor).call(()).await;
-                    }
+                let source = plan.running().into_iter().find(|(task, _)| task.kind == Kind::Source);
+                let replayed = match source {
+                    Some((_, executor)) => ctx.remote(replay).from(&executor).call(()).await.is_ok(),
+                    None => false,
+                };
+                if !replayed {
+                    plan.replay_again();
                 }
             }
             let _ = tokio::time::timeout(Duration::from_millis(300), changed).await;
         }
+        std::future::pending::<()>().await;
+        Ok(())
     }
 
     /// Registers with the Master (through the proxy) if not registered with the one connected.
@@ -515,6 +580,9 @@ pub mod gearpump {
     #[on(Executor)]
     pub async fn main(ctx: Here<Executor>) -> loci::Result<()> {
         let id = *ctx.local(executor_id);
+        // Without its AppMaster an Executor has nothing to do: it ends, and frees its slot.
+        let watcher = ctx.clone();
+        let _ = ctx.remotes::<AppMaster>().left().observe(move |_| watcher.shutdown("its AppMaster is gone"));
         let known = ctx.remote(register_executor).call(id).await?;
         if !known {
             return Err(loci::Error::Main(format!("executor {id}: the AppMaster no longer expects it")));

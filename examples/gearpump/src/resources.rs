@@ -44,9 +44,17 @@ impl Resources {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A Worker registered (again), with its slots and how many are in use.
-    pub fn register_worker(&self, worker: &Remote<Worker>, slots: u32, used: u32) {
-        self.state().workers.insert(worker.instance(), WorkerState { remote: worker.clone(), slots, used });
+    /// A Worker registered (again), with its slots, how many are in use, and the applications
+    /// it runs processes of (a restarted Master numbers new applications after them).
+    pub fn register_worker(&self, worker: &Remote<Worker>, slots: u32, used: u32, apps: &[AppId]) {
+        let mut state = self.state();
+        state.next_app = apps.iter().copied().fold(state.next_app, AppId::max);
+        state.workers.insert(worker.instance(), WorkerState { remote: worker.clone(), slots, used });
+    }
+
+    /// Whether application `app` runs (it was not killed, and its AppMaster registered).
+    pub fn app_runs(&self, app: AppId) -> bool {
+        self.state().apps.contains_key(&app)
     }
 
     /// A Worker says how many of its slots are in use now.
@@ -56,15 +64,18 @@ impl Resources {
         }
     }
 
-    /// A Worker was lost: its slots go with it.
+    /// A Worker was lost: its slots go with it (unless it registered again meanwhile, on a
+    /// new connection).
     pub fn worker_lost(&self, worker: &Remote<Worker>) -> bool {
-        self.state().workers.remove(&worker.instance()).is_some()
+        let mut state = self.state();
+        let same_connection = state.workers.get(&worker.instance()).is_some_and(|w| w.remote.id() == worker.id());
+        same_connection && state.workers.remove(&worker.instance()).is_some()
     }
 
     /// A number for a new application.
     pub fn new_app(&self) -> AppId {
         let mut state = self.state();
-        state.next_app += 1;
+        state.next_app = state.next_app.saturating_add(1);
         state.next_app
     }
 
@@ -73,6 +84,11 @@ impl Resources {
         let mut state = self.state();
         state.next_app = state.next_app.max(app);
         state.apps.insert(app, app_master.clone());
+    }
+
+    /// The application whose AppMaster is instance `instance`, if it is still the registered one.
+    pub fn app_of(&self, instance: u64) -> Option<AppId> {
+        self.state().apps.iter().find(|(_, am)| am.instance() == instance).map(|(app, _)| *app)
     }
 
     /// Application `app` ended.

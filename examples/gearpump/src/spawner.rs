@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 enum Command {
     Start { name: String, exe: PathBuf, args: Vec<String>, done: oneshot::Sender<io::Result<()>> },
     Kill { name: String, done: oneshot::Sender<io::Result<()>> },
+    Exited { names: Vec<String>, done: oneshot::Sender<Vec<String>> },
 }
 
 /// Starts and kills the Worker's child processes.
@@ -43,6 +44,13 @@ impl Spawner {
                     Command::Kill { name, done } => {
                         let _ = done.send(launch.kill(&name));
                     }
+                    Command::Exited { names, done } => {
+                        let exited = names
+                            .into_iter()
+                            .filter(|name| launch.wait_exit(name, std::time::Duration::ZERO).is_ok())
+                            .collect();
+                        let _ = done.send(exited);
+                    }
                 }
             }
         });
@@ -59,6 +67,15 @@ impl Spawner {
         let (done, started) = oneshot::channel();
         self.send(Command::Start { name: name.to_owned(), exe, args, done })?;
         started.await.map_err(|_| io::Error::other("the spawner thread ended"))?
+    }
+
+    /// Which of the children `names` have ended.
+    pub async fn exited(&self, names: Vec<String>) -> Vec<String> {
+        let (done, exited) = oneshot::channel();
+        if self.send(Command::Exited { names, done }).is_err() {
+            return Vec::new();
+        }
+        exited.await.unwrap_or_default()
     }
 
     /// Kills child `name`.

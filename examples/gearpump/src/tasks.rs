@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loci::{Here, Remote};
 
-use crate::app::{counter_of, words, Application, Counts, Kind, Message, TaskId, TaskSpec, WordCount};
+use crate::app::{counter_of, words, Application, Counts, Kind, Message, TaskId, TaskSpec, WordCount, MAX_TEXT_BYTES};
 use crate::program::gearpump::{self, Executor};
 
 /// The tasks of one Executor, and where every task of the application is.
@@ -89,6 +89,9 @@ pub fn deliver<'a>(ctx: &'a Here<Executor>, to: TaskId, message: Message) -> Box
         match (spec.kind, message) {
             (Kind::Split, Message::Lines(lines)) => {
                 let counters = app.tasks_of(Kind::Count);
+                if counters.is_empty() {
+                    return Err("the application has no counter".to_owned());
+                }
                 let mut out: Vec<Vec<(u64, Vec<String>)>> = vec![Vec::new(); counters.len()];
                 for (number, line) in lines {
                     let mut per_counter: Vec<Vec<String>> = vec![Vec::new(); counters.len()];
@@ -128,13 +131,22 @@ async fn send(ctx: &Here<Executor>, to: TaskId, message: Message) -> Result<(), 
     answer.map_err(|error| error.to_string())?
 }
 
+/// The text at `path`: a regular file of at most [`MAX_TEXT_BYTES`].
+pub async fn read_text(path: &std::path::Path) -> Result<String, String> {
+    let metadata = tokio::fs::metadata(path).await.map_err(|error| error.to_string())?;
+    if !metadata.is_file() || metadata.len() > MAX_TEXT_BYTES {
+        return Err(format!("not a regular file of at most {MAX_TEXT_BYTES} bytes"));
+    }
+    tokio::fs::read_to_string(path).await.map_err(|error| error.to_string())
+}
+
 /// The source: reads the text and sends it, a batch of numbered lines at a time, to the
 /// splitters in turn. A batch that cannot be sent (its splitter is lost) is sent again until it
 /// can, or until this run is replaced by a replay.
 pub async fn run_source(ctx: Here<Executor>, task: TaskId, run: u64) {
     let tasks = ctx.local(gearpump::tasks);
     let Some(app) = tasks.state().app.clone() else { return };
-    let text = match tokio::fs::read_to_string(&app.text).await {
+    let text = match read_text(&app.text).await {
         Ok(text) => text,
         Err(error) => {
             eprintln!("source {task}: cannot read {}: {error}", app.text.display());
@@ -143,6 +155,10 @@ pub async fn run_source(ctx: Here<Executor>, task: TaskId, run: u64) {
     };
     let lines: Vec<(u64, String)> = text.lines().enumerate().map(|(n, line)| (n as u64, line.to_owned())).collect();
     let splitters = app.tasks_of(Kind::Split);
+    if splitters.is_empty() {
+        eprintln!("source {task}: the application has no splitter");
+        return;
+    }
     println!("source {task} reads {} lines (run {run})", lines.len());
     for (batch, chunk) in lines.chunks(app.batch.max(1)).enumerate() {
         let splitter = splitters[batch % splitters.len()];

@@ -22,10 +22,21 @@ fn main() -> std::io::Result<()> {
     let asked = cluster.launch.wait_for("master", "asked for", WAIT)?;
     println!("master | {asked}");
     cluster.launch.wait_for("client", "status: Running", WAIT)?;
-    // A Worker with Executors that does not run the AppMaster.
-    let victim = ["w1", "w2", "w3"]
-        .into_iter()
-        .find(|w| *w != host && asked.contains(&format!("on {w}")))
+    // A Worker that runs a counter (its state is lost, so the source replays) and not the
+    // AppMaster; else any Worker with Executors but not the AppMaster.
+    let counter_on = |worker: &str| {
+        let started = cluster.lines(worker, "started app1-e");
+        let executors: Vec<&str> = started.iter().filter_map(|line| line.rsplit(' ').next()).collect();
+        cluster
+            .lines(&host, "(Count ")
+            .iter()
+            .any(|line| executors.iter().any(|e| line.ends_with(&format!("starts on {e}"))))
+    };
+    let candidates = ["w1", "w2", "w3"].into_iter().filter(|w| *w != host);
+    let victim = candidates
+        .clone()
+        .find(|w| counter_on(w))
+        .or_else(|| candidates.clone().find(|w| asked.contains(&format!("on {w}"))))
         .unwrap_or("w3")
         .to_owned();
     std::thread::sleep(Duration::from_secs(1));
