@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod appmaster;
+mod appmaster_calls;
 pub mod client;
 pub mod cluster;
 mod program;
 pub mod resources;
 pub mod spawner;
 pub mod tasks;
+mod worker;
 
 pub use program::gearpump;
 

@@ -12,7 +12,7 @@ pub mod gearpump {
     use crate::app::{AppId, Application, ExecutorId, Kind, Message, Status, TaskId, TaskSpec, WordCount};
     use crate::appmaster::Plan;
     use crate::resources::{Resources, WorkerView};
-    use crate::spawner::{sibling, Spawner};
+    use crate::spawner::Spawner;
     use crate::tasks::Tasks;
 
     /// Finds the Master for Workers, AppMasters and clients; survives Master restarts.
@@ -219,43 +219,11 @@ pub mod gearpump {
         Local::default()
     }
 
-    /// Tells the Master how many slots are in use.
-    async fn report_usage(ctx: &Here<Worker>) {
-        let used = ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() as u32;
-        let _ = ctx.remote(worker_usage).tell(used).await;
-    }
-
-    /// The address of the MasterProxy, for children to connect to.
-    fn proxy_address(ctx: &Here<Worker>) -> Result<String, String> {
-        let proxy = ctx.remotes::<MasterProxy>().connected().into_iter().next().ok_or("no MasterProxy is connected")?;
-        Ok(proxy.addr().to_string())
-    }
-
-    /// Starts child `name` running executable `exe` with `args`, in a free slot.
-    async fn spawn_child(
-        ctx: &Here<Worker>,
-        name: String,
-        app: AppId,
-        exe: &str,
-        args: Vec<String>,
-    ) -> Result<(), String> {
-        let used = ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() as u32;
-        if used >= *ctx.local(slots) {
-            return Err(format!("worker {} has no free slot for {name}", ctx.name()));
-        }
-        let exe = sibling(exe).map_err(|error| error.to_string())?;
-        ctx.local(spawner).start(&name, exe, args).await.map_err(|error| format!("{name}: {error}"))?;
-        ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.clone(), app);
-        println!("worker {} started {name}", ctx.name());
-        report_usage(ctx).await;
-        Ok(())
-    }
-
     /// Launches application `app`'s AppMaster as a child process.
     #[on(Worker)]
     pub async fn launch_app_master(ctx: &Here<Worker>, app: AppId, spec: Application) -> Result<(), String> {
         let json = serde_json::to_string(&spec).map_err(|error| error.to_string())?;
-        let proxy = format!("masterproxy={}", proxy_address(ctx)?);
+        let proxy = format!("masterproxy={}", crate::worker::proxy_address(ctx)?);
         let args = vec![
             "--connect".into(),
             proxy,
@@ -266,7 +234,7 @@ pub mod gearpump {
             "--app".into(),
             json,
         ];
-        spawn_child(ctx, format!("app{app}"), app, "gearpump-appmaster", args).await
+        crate::worker::spawn_child(ctx, format!("app{app}"), app, "gearpump-appmaster", args).await
     }
 
     /// Launches an Executor of application `app` as a child process (the seed's LaunchExecutor).
@@ -286,7 +254,7 @@ pub mod gearpump {
             "--executor-id".into(),
             executor.to_string(),
         ];
-        spawn_child(ctx, format!("app{app}-e{executor}"), app, "gearpump-executor", args).await
+        crate::worker::spawn_child(ctx, format!("app{app}-e{executor}"), app, "gearpump-executor", args).await
     }
 
     /// Stops every process of application `app` here (its Executors, its AppMaster).
@@ -304,7 +272,7 @@ pub mod gearpump {
             let _ = ctx.local(spawner).kill(name).await;
             println!("worker {} stopped {name}", ctx.name());
         }
-        report_usage(ctx).await;
+        crate::worker::report_usage(ctx).await;
     }
 
     #[on(Worker)]
@@ -324,7 +292,7 @@ pub mod gearpump {
             }
             let connected = ctx.remotes::<Master>().connected().into_iter().next();
             match connected {
-                Some(master) if registered_with == Some(master.id()) => report_usage(&ctx).await,
+                Some(master) if registered_with == Some(master.id()) => crate::worker::report_usage(&ctx).await,
                 Some(master) => {
                     let (used, apps) = {
                         let children = all.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -452,11 +420,11 @@ pub mod gearpump {
         let mut registered_with: Option<u64> = None;
         let stopped = ctx.local(killed);
         while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-            registered_with = register_with_master(&ctx, app, registered_with).await;
+            registered_with = crate::appmaster_calls::register_with_master(&ctx, app, registered_with).await;
             let changed = plan.changed.notified();
             let step = plan.next_step();
             if step.launch > 0 && registered_with.is_some() {
-                launch_executors(&ctx, app, step.launch).await;
+                crate::appmaster_calls::launch_executors(&ctx, app, step.launch).await;
             }
             // Routes go to every Executor at every step: one that missed them gets them again.
             for executor in ctx.remotes::<Executor>().connected() {
@@ -483,46 +451,6 @@ pub mod gearpump {
         }
         std::future::pending::<()>().await;
         Ok(())
-    }
-
-    /// Registers with the Master (through the proxy) if not registered with the one connected.
-    async fn register_with_master(ctx: &Here<AppMaster>, app: AppId, registered_with: Option<u64>) -> Option<u64> {
-        match ctx.remotes::<Master>().connected().into_iter().next() {
-            Some(master) if registered_with == Some(master.id()) => registered_with,
-            Some(master) => {
-                let registered = matches!(ctx.remote(register_app_master).call(app).await, Ok(Some(())));
-                registered.then(|| master.id())
-            }
-            None => {
-                if let Ok(Some(master)) = ctx.remote(crate::program::gearpump::master).call(()).await {
-                    let _ = ctx.remotes::<Master>().reach(&master).await;
-                }
-                None
-            }
-        }
-    }
-
-    /// Asks the Master for `count` slots and launches an Executor in each.
-    async fn launch_executors(ctx: &Here<AppMaster>, app: AppId, count: u32) {
-        let allocation = match ctx.remote(request_resources).call((app, count)).await {
-            Ok(Some(allocation)) => allocation,
-            Ok(None) => return, // No Master now: asked again once one is there.
-            Err(error) => {
-                eprintln!("no resources: {error}");
-                return;
-            }
-        };
-        let plan = ctx.local(plan);
-        for (worker, slots) in allocation {
-            let Ok(worker) = ctx.remotes::<Worker>().reach(&worker).await else { continue };
-            for _ in 0..slots {
-                let id = plan.launching();
-                let launched = ctx.remote(launch_executor).from(&worker).call((app, id)).await;
-                if !matches!(launched, Ok(Ok(()))) {
-                    plan.launch_failed(id);
-                }
-            }
-        }
     }
 
     // --- Executor ----------------------------------------------------------------------------
