@@ -45,6 +45,8 @@ fn main() -> std::io::Result<()> {
     let killed = Instant::now();
     cluster.launch.wait_for(&host, "relaunching it elsewhere", WAIT)?;
     println!("the AppMaster noticed after {:.1} s:", killed.elapsed().as_secs_f64());
+    // A lost counter makes the source replay; wait for that to be said (if a counter was lost).
+    let _ = cluster.launch.wait_for(&host, "replays from line 0", Duration::from_secs(20));
     for line in cluster.lines(&host, "lost with task").iter().chain(&cluster.lines(&host, "replays")) {
         println!("    {line}");
     }
