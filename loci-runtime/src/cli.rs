@@ -45,6 +45,10 @@ pub struct InstanceArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME, env = "LOCI_MAX_FRAME_BYTES")]
     pub max_frame_bytes: usize,
 
+    /// The most remotes one Multiple tie takes; a connection past it is refused at the handshake
+    #[arg(long, value_name = "N", default_value_t = crate::core::DEFAULT_MAX_PER_TIE, env = "LOCI_MAX_CONNECTIONS_PER_TIE")]
+    pub max_connections_per_tie: usize,
+
     /// A remote silent for this long (no data, no keep-alive) counts as gone, in milliseconds; keep-alives go out every eighth of it: a stall of up to seven eighths goes unnoticed, a dead remote is noticed within nine eighths
     #[arg(long, value_name = "MS", default_value_t = 4000, env = "LOCI_IDLE_TIMEOUT_MS")]
     pub idle_timeout_ms: u64,
@@ -101,6 +105,7 @@ impl InstanceArgs {
     pub fn builder<P: Peer>(&self) -> Builder<P> {
         let mut builder = Instance::<P>::builder()
             .max_frame_bytes(self.max_frame_bytes)
+            .max_connections_per_tie(self.max_connections_per_tie)
             .idle_timeout(Duration::from_millis(self.idle_timeout_ms))
             .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
             .call_timeout((self.call_timeout_ms > 0).then(|| Duration::from_millis(self.call_timeout_ms)))

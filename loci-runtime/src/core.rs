@@ -375,12 +375,19 @@ pub(crate) enum Stop {
 }
 
 /// Everything an instance shares between tasks.
+/// How many remotes one `Multiple` tie takes unless configured (`--max-connections-per-tie`):
+/// each costs a connection's buffers, so an authenticated member cannot open connections
+/// without end.
+pub const DEFAULT_MAX_PER_TIE: usize = 1024;
+
 pub(crate) struct Core {
     pub spec: &'static ModuleSpec,
     pub local: u16,
     pub instance: u64,
     pub name: String,
     pub max_frame: usize,
+    /// The most remotes on one `Multiple` tie ([`DEFAULT_MAX_PER_TIE`] unless configured).
+    pub max_per_tie: std::sync::atomic::AtomicUsize,
     /// How long an access waits for its answer unless it says otherwise; `None`: no limit.
     pub call_timeout: Option<Duration>,
     pub values: Box<[OnceLock<Box<dyn Any + Send + Sync>>]>,
@@ -427,6 +434,7 @@ impl Core {
             instance,
             name,
             max_frame,
+            max_per_tie: std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_PER_TIE),
             call_timeout,
             values: spec.items.iter().map(|_| OnceLock::new()).collect(),
             connections: Mutex::new(BTreeMap::new()),
@@ -508,6 +516,27 @@ impl Core {
                     });
                 }
                 superseded.push(Arc::clone(existing));
+            }
+        } else {
+            let on_tie = connections
+                .values()
+                .filter(|c| {
+                    c.info.peer == connection.info.peer
+                        && c.info.tie == connection.info.tie
+                        && c.quic.close_reason().is_none()
+                        && !superseded.iter().any(|old| old.info.id == c.info.id)
+                })
+                .count();
+            let limit = self.max_per_tie.load(std::sync::atomic::Ordering::Relaxed);
+            if on_tie >= limit {
+                return Err(Refusal::TooMany {
+                    local: self.local_name().to_owned(),
+                    remote: match connection.info.tie_name {
+                        Some(tie) => format!("{tie}: {}", connection.info.peer_name),
+                        None => connection.info.peer_name.to_owned(),
+                    },
+                    limit,
+                });
             }
         }
         for old in &superseded {

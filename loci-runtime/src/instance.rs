@@ -40,6 +40,7 @@ pub struct Builder<P> {
     security: Security,
     name: Option<String>,
     max_frame: usize,
+    max_per_tie: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
     call_timeout: Option<Duration>,
@@ -60,6 +61,7 @@ impl<P: Peer> std::fmt::Debug for Builder<P> {
             .field("security", &self.security)
             .field("name", &self.name)
             .field("max_frame", &self.max_frame)
+            .field("max_per_tie", &self.max_per_tie)
             .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("call_timeout", &self.call_timeout)
@@ -92,6 +94,7 @@ impl<P: Peer> Instance<P> {
             security: Security::Credentials(PathBuf::from("loci-credentials")),
             name: None,
             max_frame: DEFAULT_MAX_FRAME,
+            max_per_tie: crate::core::DEFAULT_MAX_PER_TIE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
@@ -145,6 +148,13 @@ impl<P: Peer> Builder<P> {
     /// The largest frame accepted or sent, in bytes. Larger incoming frames close the connection.
     pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
+        self
+    }
+
+    /// The most remotes one `Multiple` tie takes (1 024 by default); a connection past it is
+    /// refused at the handshake. `Single` and `Optional` ties take one.
+    pub fn max_connections_per_tie(mut self, connections: usize) -> Self {
+        self.max_per_tie = connections;
         self
     }
 
@@ -229,6 +239,9 @@ impl<P: Peer> Builder<P> {
     pub async fn start(self) -> Result<Running<P>> {
         let spec = &P::Module::SPEC;
         let targets = self.resolve_targets()?;
+        if self.max_per_tie == 0 {
+            return Err(Error::Config("--max-connections-per-tie 0 would refuse every remote (at least 1)".to_owned()));
+        }
         if self.max_frame < 1024 {
             return Err(Error::Config(format!("--max-frame-bytes {} is too small (at least 1024)", self.max_frame)));
         }
@@ -242,6 +255,7 @@ impl<P: Peer> Builder<P> {
         let name = self.name.unwrap_or_else(|| format!("{}-{}", P::NAME.to_lowercase(), std::process::id()));
         let instance = rand_instance_id();
         let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout, self.reconnect);
+        core.max_per_tie.store(self.max_per_tie, std::sync::atomic::Ordering::Relaxed);
         // Supplied values go in first: the other values may read them while they are created.
         for (id, item) in spec.items.iter().enumerate() {
             if item.peer != P::INDEX || !item.supplied {

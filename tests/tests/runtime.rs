@@ -189,6 +189,37 @@ fn a_second_connection_on_a_single_tie_is_refused() {
 }
 
 #[test]
+fn a_multiple_tie_takes_as_many_remotes_as_configured_and_refuses_more() {
+    let creds = credentials("per-tie-limit");
+    let jm = Spawned::start(listening::<JobManager>(&creds, "jm").max_connections_per_tie(2));
+    let _tm1 = Spawned::start(connecting::<TaskManager>(&creds, "tm1", "jobmanager", jm.addr));
+    let _tm2 = Spawned::start(connecting::<TaskManager>(&creds, "tm2", "jobmanager", jm.addr));
+    wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == 2);
+    let error = Spawned::try_start(connecting::<TaskManager>(&creds, "tm3", "jobmanager", jm.addr))
+        .err()
+        .expect("a third task manager must be refused")
+        .to_string();
+    assert!(error.contains("tie `JobManager -> TaskManager = Multiple` has 2 remotes already"), "{error}");
+    assert!(error.contains("--max-connections-per-tie"), "{error}");
+    assert_eq!(jm.here.remotes::<TaskManager>().connected().len(), 2);
+    // A place that frees up is taken again.
+    drop(_tm1);
+    wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == 1);
+    let _tm4 = Spawned::start(connecting::<TaskManager>(&creds, "tm4", "jobmanager", jm.addr));
+    wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == 2);
+}
+
+#[test]
+fn zero_connections_per_tie_is_a_configuration_error() {
+    let creds = credentials("per-tie-zero");
+    let error = Spawned::try_start(listening::<JobManager>(&creds, "jm").max_connections_per_tie(0))
+        .err()
+        .expect("0 must be refused")
+        .to_string();
+    assert!(error.contains("--max-connections-per-tie 0"), "{error}");
+}
+
+#[test]
 fn connecting_to_an_untied_peer_kind_is_a_configuration_error() {
     let creds = credentials("untied");
     let monitor = Spawned::start(listening::<Monitor>(&creds, "monitor"));

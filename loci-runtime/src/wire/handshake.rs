@@ -106,6 +106,15 @@ pub enum Refusal {
         /// The remote already connected on that tie.
         existing: String,
     },
+    /// A `Multiple` tie has as many remotes as the instance takes on one tie.
+    TooMany {
+        /// The local peer kind.
+        local: String,
+        /// The remote's peer kind.
+        remote: String,
+        /// The limit.
+        limit: usize,
+    },
     /// The two instances are already connected, by a connection that stays.
     AlreadyConnected {
         /// The remote.
@@ -138,6 +147,10 @@ impl fmt::Display for Refusal {
             Refusal::TieOccupied { local, remote, multiplicity, existing } => write!(
                 f,
                 "tie `{local} -> {remote} = {multiplicity}` already has its one remote ({existing}); a second `{remote}` would break it"
+            ),
+            Refusal::TooMany { local, remote, limit } => write!(
+                f,
+                "tie `{local} -> {remote} = Multiple` has {limit} remotes already, as many as `{local}` takes on one tie; raise it with `--max-connections-per-tie` (LOCI_MAX_CONNECTIONS_PER_TIE) on `{local}`"
             ),
             Refusal::AlreadyConnected { remote, instance } => write!(
                 f,
