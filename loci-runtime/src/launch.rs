@@ -294,6 +294,28 @@ impl Launch {
         self.wait_for_count(name, needle, 1, timeout)
     }
 
+    /// Waits until process `name` prints a line that starts with `prefix`; the rest of that
+    /// line. Lines that hold `prefix` elsewhere (a printed result that carries text) do not count.
+    pub fn wait_for_line_starting(&self, name: &str, prefix: &str, timeout: Duration) -> io::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.output(name);
+            if let Some(line) = lines.iter().find(|line| line.starts_with(prefix)) {
+                return Ok(line[prefix.len()..].to_owned());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "`{name}` printed no line starting with `{prefix}` within {timeout:?}; its output:\n{}",
+                        lines.join("\n")
+                    ),
+                ));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The address process `name` listens on, from its `listening` log line.
     pub fn listen_addr(&self, name: &str) -> io::Result<SocketAddr> {
         let line = self.wait_for(name, "local_addr=", Duration::from_secs(15))?;

@@ -100,24 +100,8 @@ pub fn start_client(
     launch.start(name, &exes.client, &["--connect", job_manager, "--text", &text, "--lines", &lines])
 }
 
-/// The text the demo and tests count: loci's own guide, every page of `docs/` one after
-/// another, in name order.
+/// The text the demo and tests count: loci's own guide, every page of `docs/` and
+/// `docs/reference/` one after another, in name order.
 pub fn bundled_text() -> io::Result<String> {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    let mut pages = Vec::new();
-    for dir in [docs.clone(), docs.join("reference")] {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|ext| ext == "md") {
-                pages.push(path);
-            }
-        }
-    }
-    pages.sort();
-    let mut text = String::new();
-    for page in pages {
-        text.push_str(&std::fs::read_to_string(page)?);
-        text.push('\n');
-    }
-    Ok(text)
+    example_support::guide_text(true)
 }

@@ -19,20 +19,6 @@ fn executables() -> Executables {
     }
 }
 
-/// Counts words one character at a time: maximal runs of alphanumeric characters, lowercased.
-fn sequential_count(text: &str) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_alphanumeric() {
-            word.extend(c.to_lowercase());
-        } else if !word.is_empty() {
-            *counts.entry(std::mem::take(&mut word)).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 fn text_file(dir: &Path) -> (PathBuf, String) {
     let text = cluster::bundled_text().unwrap();
     let path = dir.join("text.txt");
@@ -64,7 +50,7 @@ fn two_clients_jobs_run_at_once_and_equal_a_sequential_count() {
     }
     cluster::start_client(&mut launch, &exes, &jm, "client1", &path, 40).unwrap();
     cluster::start_client(&mut launch, &exes, &jm, "client2", &path, 25).unwrap();
-    let expected = sequential_count(&text);
+    let expected = example_support::sequential_word_count(&text);
     assert!(expected.len() > 1000, "the bundled text is too small to mean much");
     assert_eq!(result_of(&launch, "client1"), expected);
     assert_eq!(result_of(&launch, "client2"), expected);
@@ -87,7 +73,7 @@ fn an_overloaded_task_manager_answers_so_and_its_tasks_are_reassigned() {
     cluster::start_task_manager(&mut launch, &exes, &jm, &plan("liar", 1, 3, 20)).unwrap();
     cluster::start_task_manager(&mut launch, &exes, &jm, &plan("honest", 2, 0, 0)).unwrap();
     cluster::start_client(&mut launch, &exes, &jm, "client", &path, 30).unwrap();
-    assert_eq!(result_of(&launch, "client"), sequential_count(&text));
+    assert_eq!(result_of(&launch, "client"), example_support::sequential_word_count(&text));
     assert!(launch.count("liar", "overloaded") > 0, "the liar was never overloaded");
     assert!(launch.count("jobmanager", "Overloaded; reassigning it") > 0);
 }
@@ -104,7 +90,7 @@ fn a_killed_task_manager_has_its_tasks_reassigned_and_is_used_again_when_back() 
     cluster::start_client(&mut launch, &exes, &jm, "client", &path, 40).unwrap();
     launch.wait_for_count("doomed", "goes to runner", 2, WAIT).unwrap();
     launch.kill("doomed").unwrap();
-    let expected = sequential_count(&text);
+    let expected = example_support::sequential_word_count(&text);
     assert_eq!(result_of(&launch, "client"), expected, "the job survives the crash");
     assert!(launch.count("jobmanager", "reassigning it") > 0, "nothing was reassigned");
     assert!(launch.count("jobmanager", "task manager doomed left") > 0);

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loci::launch::Launch;
 use serde::de::DeserializeOwned;
@@ -76,23 +76,7 @@ impl Cluster {
     /// Waits until the master prints a line that starts with `prefix` (other lines may contain
     /// it anywhere: results carry text); the first such line, without the prefix.
     pub fn master_line(&self, prefix: &str) -> io::Result<String> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let lines = self.launch.output("master");
-            if let Some(line) = lines.iter().find(|line| line.starts_with(prefix)) {
-                return Ok(line[prefix.len()..].to_owned());
-            }
-            if Instant::now() >= deadline {
-                let output = lines.join("\n");
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the master printed no line starting with `{prefix}` within {WAIT:?}; its output:\n{output}"
-                    ),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.launch.wait_for_line_starting("master", prefix, WAIT)
     }
 
     /// Waits for the master's result line `result NAME JSON` and parses it.
@@ -124,24 +108,8 @@ impl Cluster {
     }
 }
 
-/// The text the word count reads: loci's own guide, every page of `docs/` one after another, in
-/// name order, written to `dir`.
+/// The text the word count reads: loci's guide, every page of `docs/` in name order, written
+/// to `dir`; its path and text.
 pub fn bundled_text(dir: &Path) -> io::Result<(PathBuf, String)> {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    let mut pages = Vec::new();
-    for entry in std::fs::read_dir(&docs)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "md") {
-            pages.push(path);
-        }
-    }
-    pages.sort();
-    let mut text = String::new();
-    for page in pages {
-        text.push_str(&std::fs::read_to_string(page)?);
-        text.push('\n');
-    }
-    let path = dir.join("guide.txt");
-    std::fs::write(&path, &text)?;
-    Ok((path, text))
+    example_support::write_guide(dir)
 }

@@ -42,20 +42,6 @@ fn slides_expected() -> SlidesResult {
     SlidesResult { owners, labels: adults.iter().map(|p| format!("Hi, {}", p.name)).collect() }
 }
 
-/// Counts words one character at a time: maximal runs of alphanumeric characters, lowercased.
-fn sequential_count(text: &str) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_alphanumeric() {
-            word.extend(c.to_lowercase());
-        } else if !word.is_empty() {
-            *counts.entry(std::mem::take(&mut word)).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 fn text_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fp-test-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -117,7 +103,7 @@ fn baby_spark_counts_groups_and_joins_like_sequential_code_even_after_a_kill() {
     let _turn = one_cluster_at_a_time();
     let (text_path, text) = cluster::bundled_text(&text_dir("spark")).unwrap();
     let mut cluster = Cluster::start(&executables(), "spark", 3, true, Some(&text_path)).unwrap();
-    let counts = sequential_count(&text);
+    let counts = example_support::sequential_word_count(&text);
     assert!(counts.len() > 1000, "the bundled text is too small to mean much");
     let mut groups: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for line in text.lines() {

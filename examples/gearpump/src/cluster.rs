@@ -3,7 +3,7 @@
 use std::io;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loci::launch::Launch;
 use serde::de::DeserializeOwned;
@@ -77,20 +77,7 @@ impl Cluster {
 
     /// Waits until process `name` prints a line that starts with `prefix`; the rest of it.
     pub fn line(&self, name: &str, prefix: &str) -> io::Result<String> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let lines = self.launch.output(name);
-            if let Some(line) = lines.iter().find(|line| line.starts_with(prefix)) {
-                return Ok(line[prefix.len()..].to_owned());
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("`{name}` printed no line starting with `{prefix}`; its output:\n{}", lines.join("\n")),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.launch.wait_for_line_starting(name, prefix, WAIT)
     }
 
     /// Client `name`'s result line `result RESULT JSON`, parsed.
@@ -108,22 +95,5 @@ impl Cluster {
 /// The text the word count reads: loci's guide, every page of `docs/` in name order, written
 /// to `dir`; its path and text.
 pub fn bundled_text(dir: &Path) -> io::Result<(PathBuf, String)> {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    let mut pages = Vec::new();
-    for entry in std::fs::read_dir(&docs)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "md") {
-            pages.push(path);
-        }
-    }
-    pages.sort();
-    let mut text = String::new();
-    for page in pages {
-        text.push_str(&std::fs::read_to_string(page)?);
-        text.push('\n');
-    }
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("guide.txt");
-    std::fs::write(&path, &text)?;
-    Ok((path, text))
+    example_support::write_guide(dir)
 }

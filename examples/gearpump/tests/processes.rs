@@ -22,20 +22,6 @@ fn executables() -> Executables {
     Executables { dir }
 }
 
-/// Counts words one character at a time: maximal runs of alphanumeric characters, lowercased.
-fn sequential_count(text: &str) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_alphanumeric() {
-            word.extend(c.to_lowercase());
-        } else if !word.is_empty() {
-            *counts.entry(std::mem::take(&mut word)).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 fn text(test: &str) -> (PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("gearpump-{test}-{}", std::process::id()));
     cluster::bundled_text(&dir).unwrap()
@@ -48,7 +34,7 @@ fn a_submitted_word_count_runs_on_executors_and_equals_a_sequential_count() {
     let mut cluster = Cluster::start(&executables(), 2, 4).unwrap();
     cluster.client("client", &path, &["--split", "2", "--count", "3"]).unwrap();
     let counts: BTreeMap<String, u64> = cluster.result("client", "counts").unwrap();
-    let expected = sequential_count(&text);
+    let expected = example_support::sequential_word_count(&text);
     assert!(expected.len() > 1000, "the bundled text is too small to mean much");
     assert_eq!(counts, expected);
     // The seed's steps: the AppMaster on a Worker, slots by the Master, Executors registered.
@@ -98,7 +84,7 @@ fn a_lost_worker_s_executors_are_relaunched_and_the_counts_stay_right() {
     cluster.launch.wait_for(&host, "relaunching it elsewhere", WAIT).unwrap();
     cluster.launch.wait_for(&host, "the source replays from line 0", WAIT).unwrap();
     let counts: BTreeMap<String, u64> = cluster.result("client", "counts").unwrap();
-    assert_eq!(counts, sequential_count(&text));
+    assert_eq!(counts, example_support::sequential_word_count(&text));
     cluster.launch.wait_for("master", &format!("worker {victim} lost"), Duration::from_secs(10)).unwrap();
 }
 
@@ -116,7 +102,7 @@ fn workers_register_again_after_a_master_restart_and_the_application_keeps_runni
     }
     cluster.launch.wait_for("master", "application 1: AppMaster registered", WAIT).unwrap();
     let counts: BTreeMap<String, u64> = cluster.result("client", "counts").unwrap();
-    assert_eq!(counts, sequential_count(&text));
+    assert_eq!(counts, example_support::sequential_word_count(&text));
     for worker in ["w1", "w2"] {
         assert!(cluster.lines(worker, "registered with master").len() >= 2, "{worker} registered again");
     }

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loci::launch::Launch;
 use serde::de::DeserializeOwned;
@@ -84,20 +84,7 @@ impl Cluster {
     /// Waits until process `name` prints a line that starts with `prefix` (other lines may
     /// contain it anywhere); that line without the prefix.
     pub fn line(&self, name: &str, prefix: &str) -> io::Result<String> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let lines = self.launch.output(name);
-            if let Some(line) = lines.iter().find(|line| line.starts_with(prefix)) {
-                return Ok(line[prefix.len()..].to_owned());
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("`{name}` printed no line starting with `{prefix}`; its output:\n{}", lines.join("\n")),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.launch.wait_for_line_starting(name, prefix, WAIT)
     }
 
     /// Waits for client `name`'s result line `result RESULT JSON` and parses it.
