@@ -239,7 +239,7 @@ impl Setup<'_> {
                         }
                         Side::Raw => {
                             // A hand-written client loads its credentials too.
-                            let (_, config) = raw::configs(self.creds);
+                            let (_, config) = raw::configs(&loci_tests::issued::<Spoke>(self.creds, "raw-client"));
                             let endpoint = raw::client_endpoint(&config);
                             let connection = raw::connect(&endpoint, self.raw_echo_addr).await;
                             latencies.push(at.elapsed());
@@ -482,7 +482,7 @@ fn main() {
     let rounds = args.rounds.unwrap_or(if args.quick { 2 } else { 5 });
     let _ = EPOCH.set(Instant::now());
     let creds = loci_tests::credentials("bench");
-    let (server_config, client_config) = raw::configs(&creds);
+    let (server_config, client_config) = raw::configs(&loci_tests::issued::<Hub>(&creds, "raw"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let payload: Payload = *b"sixteen byte msg";
 

@@ -24,11 +24,14 @@ fn transport() -> Arc<quinn::TransportConfig> {
     Arc::new(transport)
 }
 
-/// Server and client configurations from the cluster credentials in `dir`.
+/// Server and client configurations from the instance credentials in `dir`.
 pub fn configs(dir: &Path) -> (quinn::ServerConfig, quinn::ClientConfig) {
     let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.join("member.pem")).unwrap().map(Result::unwrap).collect();
-    let key = PrivateKeyDer::from_pem_file(dir.join("member-key.pem")).unwrap();
+        CertificateDer::pem_file_iter(dir.join(loci::credentials::INSTANCE_CERT_FILE))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join(loci::credentials::INSTANCE_KEY_FILE)).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
         roots.add(ca.unwrap()).unwrap();

@@ -25,7 +25,7 @@ pub struct InstanceArgs {
     #[arg(long, value_name = "TIE=HOST:PORT", value_parser = parse_connect, value_delimiter = ',', env = "LOCI_CONNECT")]
     pub connect: Vec<(String, String)>,
 
-    /// Directory with the cluster credentials, created by `loci credentials init DIR`
+    /// Directory with this instance's credentials, written by `loci credentials issue`; loaded again on SIGHUP and when its files change
     #[arg(long, value_name = "DIR", env = "LOCI_CREDENTIALS", default_value = "loci-credentials")]
     pub credentials: PathBuf,
 
@@ -48,6 +48,22 @@ pub struct InstanceArgs {
     /// The most remotes one Multiple tie takes; a connection past it is refused at the handshake
     #[arg(long, value_name = "N", default_value_t = crate::core::DEFAULT_MAX_PER_TIE, env = "LOCI_MAX_CONNECTIONS_PER_TIE")]
     pub max_connections_per_tie: usize,
+
+    /// The most bytes QUIC buffers for one connection that this instance has not read yet: the most its flow-control window grows to from 16 KiB, for a remote that sends fast
+    #[arg(long, value_name = "BYTES", default_value_t = crate::instance::DEFAULT_MAX_BUFFERED_PER_CONNECTION, env = "LOCI_MAX_BUFFERED_BYTES_PER_CONNECTION")]
+    pub max_buffered_bytes_per_connection: usize,
+
+    /// The bytes of frames over 64 KiB this process receives at once, over all connections; a large frame past it waits, unread, for room [default: 32 MiB]
+    #[arg(long, value_name = "BYTES", env = "LOCI_PARTIAL_FRAME_BUDGET_BYTES")]
+    pub partial_frame_budget_bytes: Option<usize>,
+
+    /// What the flow-control windows of all connections of this process may grow by, beyond 16 KiB each [default: 32 MiB]
+    #[arg(long, value_name = "BYTES", env = "LOCI_RECEIVE_WINDOW_BUDGET_BYTES")]
+    pub receive_window_budget_bytes: Option<usize>,
+
+    /// How long a frame over 64 KiB may take to arrive once started, besides a second per MiB of it, in milliseconds; a slower one closes its connection
+    #[arg(long, value_name = "MS", default_value_t = 5000, env = "LOCI_FRAME_DEADLINE_MS")]
+    pub frame_deadline_ms: u64,
 
     /// A remote silent for this long (no data, no keep-alive) counts as gone, in milliseconds; keep-alives go out every eighth of it: a stall of up to seven eighths goes unnoticed, a dead remote is noticed within nine eighths
     #[arg(long, value_name = "MS", default_value_t = 4000, env = "LOCI_IDLE_TIMEOUT_MS")]
@@ -82,9 +98,19 @@ fn parse_connect(value: &str) -> std::result::Result<(String, String), String> {
     Ok((peer.trim().to_owned(), target.to_owned()))
 }
 
+/// With [`crate::launch::DESCRIBE_PEER_VAR`] set, prints which peer this executable runs
+/// and exits: a launcher asks so, to issue the process a certificate for that peer kind.
+fn describe_if_asked<P: Peer>() {
+    if std::env::var_os(crate::launch::DESCRIBE_PEER_VAR).is_some() {
+        println!("loci peer {} of module {}", P::NAME, P::Module::SPEC.name);
+        std::process::exit(0);
+    }
+}
+
 impl InstanceArgs {
     /// Parses the process's command line for peer `P`; `--help` describes the peer and its ties.
     pub fn parse_for<P: Peer>() -> Self {
+        describe_if_asked::<P>();
         let spec = &P::Module::SPEC;
         // The description goes on after the flags: deriving `Args` sets one of its own.
         let command = Self::augment_args(clap::Command::new(P::NAME).bin_name(P::NAME.to_lowercase()));
@@ -103,9 +129,12 @@ impl InstanceArgs {
 
     /// A builder configured by these flags.
     pub fn builder<P: Peer>(&self) -> Builder<P> {
+        describe_if_asked::<P>();
         let mut builder = Instance::<P>::builder()
             .max_frame_bytes(self.max_frame_bytes)
             .max_connections_per_tie(self.max_connections_per_tie)
+            .max_buffered_bytes_per_connection(self.max_buffered_bytes_per_connection)
+            .frame_deadline(Duration::from_millis(self.frame_deadline_ms))
             .idle_timeout(Duration::from_millis(self.idle_timeout_ms))
             .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
             .call_timeout((self.call_timeout_ms > 0).then(|| Duration::from_millis(self.call_timeout_ms)))
@@ -115,6 +144,12 @@ impl InstanceArgs {
                 ..Reconnect::default()
             });
         builder = if self.insecure { builder.insecure() } else { builder.credentials(self.credentials.clone()) };
+        if let Some(bytes) = self.partial_frame_budget_bytes {
+            builder = builder.partial_frame_budget_bytes(bytes);
+        }
+        if let Some(bytes) = self.receive_window_budget_bytes {
+            builder = builder.receive_window_budget_bytes(bytes);
+        }
         if let Some(addr) = self.listen {
             builder = builder.listen(addr);
         }

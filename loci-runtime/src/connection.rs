@@ -18,13 +18,14 @@ use crate::outbound::{Outbound, Push, Queued, FAR_FACTOR, LOSSY_LIMIT, SEND_BUFF
 use crate::placement::{EventSink, Peer};
 use crate::reactive::backlog;
 use crate::remote::RemoteInfo;
-use crate::wire::handshake::Admitted;
+use crate::wire::dispatch::{Dispatcher, Inbound, Violation};
+use crate::wire::handshake::{Admitted, Grant};
 use crate::wire::{self, decode_frame, encode_frame, Failure, Header, Hello, Refusal, ReplyStatus};
 
 /// QUIC application close codes. 0 is also what quinn sends for a connection that is simply
 /// dropped, so a deliberate end of the instance has codes of its own.
 pub(crate) const CLOSE_SHUTDOWN: u32 = 0;
-const CLOSE_REFUSED: u32 = 1;
+pub(crate) const CLOSE_REFUSED: u32 = 1;
 const CLOSE_PROTOCOL: u32 = 2;
 /// The instance shut down on purpose (its `main` returned, or it was asked to stop).
 pub(crate) const CLOSE_ENDED: u32 = 3;
@@ -80,8 +81,9 @@ enum HelloEnd {
 const HELLO_LIMIT: usize = 16 << 10;
 
 /// A reader for a new connection's frames: the hello first, within [`HELLO_LIMIT`].
-fn frame_reader(recv: quinn::RecvStream) -> FrameReader {
-    FrameReader::new(recv, HELLO_LIMIT)
+fn frame_reader(core: &crate::core::Core, quic: &quinn::Connection, recv: quinn::RecvStream) -> FrameReader {
+    let max_window = core.max_window.load(Ordering::Relaxed);
+    FrameReader::new(recv, quic.clone(), HELLO_LIMIT, u32::try_from(max_window).unwrap_or(u32::MAX))
 }
 
 fn describe_close(error: &quinn::ConnectionError) -> String {
@@ -191,6 +193,19 @@ fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Ref
     reason
 }
 
+/// What the remote's certificate grants, when this instance checks certificates.
+fn remote_grant(core: &crate::core::Core, quic: &quinn::Connection) -> Result<Option<Grant>, String> {
+    if !core.checks_certificates.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let certificates = quic
+        .peer_identity()
+        .and_then(|identity| identity.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+        .ok_or_else(|| "the remote presented no certificate".to_owned())?;
+    let leaf = certificates.first().ok_or_else(|| "the remote presented no certificate".to_owned())?;
+    crate::credentials::grant_of(leaf).map(Some)
+}
+
 /// This instance's hello for a connection on its tie `tie`.
 fn own_hello(core: &crate::core::Core, tie: u16) -> Hello {
     Hello::new(core.spec, core.local, core.instance, &core.name).listening(core.listen.get().copied()).on_tie(tie)
@@ -209,8 +224,12 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
         .endpoint
         .get()
         .ok_or_else(|| DialError::Failed { reason: "the instance has no endpoint yet".to_owned(), retry: true })?;
+    let config = lock(&core.client_config).clone().ok_or_else(|| DialError::Failed {
+        reason: "the instance has no TLS configuration yet".to_owned(),
+        retry: true,
+    })?;
     let connecting = endpoint
-        .connect(addr, CLUSTER_SERVER_NAME)
+        .connect_with(config, addr, CLUSTER_SERVER_NAME)
         .map_err(|e| DialError::Failed { reason: e.to_string(), retry: false })?;
     let quic = connecting.await.map_err(|error| DialError::Failed {
         reason: describe_close(&error),
@@ -218,7 +237,7 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
     })?;
     let (mut send, recv) =
         quic.open_bi().await.map_err(|e| DialError::Failed { reason: describe_close(&e), retry: true })?;
-    let mut frames = frame_reader(recv);
+    let mut frames = frame_reader(core, &quic, recv);
     write_hello(&mut send, own_hello(core, tie)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
     let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, end)| match end {
         HelloEnd::Refused => DialError::Refused(reason),
@@ -228,7 +247,11 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
             DialError::Failed { reason, retry: false }
         }
     })?;
-    let admitted = wire::handshake::admit(core.spec, core.local, &hello, Some(tie));
+    let grant = remote_grant(core, &quic).map_err(|reason| {
+        quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
+        DialError::Refused(reason)
+    })?;
+    let admitted = wire::handshake::admit(core.spec, core.local, &hello, Some(tie), grant.as_ref());
     if admitted.is_err() && hello.peer != core.spec.peer_name(expected) {
         let reason = format!(
             "expected a {} at {addr} but found a {}; check the `--connect` flag",
@@ -284,7 +307,7 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
         }
     };
     let core = &here.core;
-    let mut frames = frame_reader(recv);
+    let mut frames = frame_reader(core, &quic, recv);
     let hello = match read_hello(&quic, &mut frames).await {
         Ok(hello) => hello,
         Err((reason, _end)) => {
@@ -293,7 +316,15 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let admitted = match wire::handshake::admit(core.spec, core.local, &hello, None) {
+    let grant = match remote_grant(core, &quic) {
+        Ok(grant) => grant,
+        Err(reason) => {
+            tracing::warn!(%addr, "{local} refused a connection: {reason}");
+            quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
+            return;
+        }
+    };
+    let admitted = match wire::handshake::admit(core.spec, core.local, &hello, None, grant.as_ref()) {
         Ok(admitted) => admitted,
         Err(refusal) => {
             refuse(&quic, local, addr, &refusal);
@@ -410,7 +441,8 @@ async fn write_frames(mut send: quinn::SendStream, out: Arc<Outbound>) {
 /// the remote shut down on purpose.
 async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut frames: FrameReader) -> (String, bool) {
     // Past the handshake, frames up to the instance's limit.
-    frames.set_max_frame(here.core.max_frame);
+    let deadline = Duration::from_millis(here.core.frame_deadline_ms.load(Ordering::Relaxed));
+    frames.set_limits(here.core.max_frame, deadline);
     let quic = &connection.quic;
     let violation = |reason: String| {
         tracing::warn!(remote = %connection.info, "closing the connection: protocol violation: {reason}");
@@ -422,8 +454,7 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
     let mut since_yield = 0u32;
     // This connection's own queue: its reader never waits for it (see `Backlog::without`).
     let own_queue = Arc::as_ptr(&connection.out) as usize;
-    // The number each lossy event's next occurrence should have.
-    let mut next_sample: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
+    let mut dispatcher = Dispatcher::new();
     loop {
         // A remote that floods finds frames always ready: let the other connections' readers
         // (and the QUIC driver) run between batches, so one remote cannot starve the others.
@@ -452,32 +483,32 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 return ended;
             }
         };
-        let (header, payload) = match decode_frame(&frame) {
-            Ok(decoded) => decoded,
-            Err(error) => return violation(format!("malformed frame: {error}")),
+        let inbound = match dispatcher.dispatch(&frame) {
+            Ok(inbound) => inbound,
+            Err(Violation(reason)) => return violation(reason),
         };
-        let owned_payload = || frame.slice(frame.len() - payload.len()..);
-        match header {
-            Header::Call { id, item } => {
+        let owned = |payload: &[u8]| frame.slice(frame.len() - payload.len()..);
+        match inbound {
+            Inbound::Call { id, item, args } => {
                 // A remote that sends calls faster than they finish waits here: QUIC flow
                 // control then slows it down, instead of this side growing without bound.
                 let Ok(permit) = Arc::clone(&connection.calls_in_flight).acquire_owned().await else {
                     return ("shut down".to_owned(), true);
                 };
-                serve_call(here, connection, id, item, owned_payload(), permit, &requester).await;
+                serve_call(here, connection, id, item, owned(args), permit, &requester).await;
             }
-            Header::Tell { item } => {
+            Inbound::Tell { item, args } => {
                 let Ok(permit) = Arc::clone(&connection.calls_in_flight).acquire_owned().await else {
                     return ("shut down".to_owned(), true);
                 };
-                let waits = serve_tell(here, connection, item, owned_payload(), permit, &requester);
+                let waits = serve_tell(here, connection, item, owned(args), permit, &requester);
                 if waits.is_behind() {
                     waits.without(own_queue).wait().await;
                 }
             }
-            Header::Reply { id, status } => match connection.take_pending(id) {
+            Inbound::Reply { id, status, payload } => match connection.take_pending(id) {
                 Some(waiter) => {
-                    let _ = waiter.send(Ok((status, owned_payload())));
+                    let _ = waiter.send(Ok((status, owned(payload))));
                 }
                 // The caller stopped waiting (a timeout, or it dropped the call): drop the answer.
                 None if connection.was_issued(id) => {
@@ -485,23 +516,15 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                 }
                 None => return violation(format!("reply to call {id}, which was never made")),
             },
-            Header::Subscribe { item } => {
+            Inbound::Subscribe { item } => {
                 if let Err(reason) = serve_subscribe(here, connection, item) {
                     return violation(reason);
                 }
             }
-            Header::Unsubscribe { item } => unsubscribe(connection, item),
-            Header::Event { item } | Header::Sample { item, .. } => {
-                if let Header::Sample { seq, .. } = header {
-                    // A number skipped is what the remote dropped for this subscriber; 0 starts a
-                    // new subscription; numbers never go back otherwise.
-                    let expected = next_sample.entry(item).or_insert(0);
-                    if seq > *expected {
-                        here.core.missed.fire((Arc::clone(&connection.info), item, seq - *expected));
-                    }
-                    if seq >= *expected || seq == 0 {
-                        *expected = seq.saturating_add(1);
-                    }
+            Inbound::Unsubscribe { item } => unsubscribe(connection, item),
+            Inbound::Occurrence { item, payload, missed } => {
+                if missed > 0 {
+                    here.core.missed.fire((Arc::clone(&connection.info), item, missed));
                 }
                 // Occurrences relayed from here on to slow subscribers make this reader wait,
                 // which slows the remote down through QUIC flow control.
@@ -513,7 +536,6 @@ async fn read_frames<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, mut 
                     waits.without(own_queue).wait().await;
                 }
             }
-            Header::Hello(_) => return violation("a second hello".to_owned()),
         }
     }
 }

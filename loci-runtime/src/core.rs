@@ -409,6 +409,16 @@ pub(crate) struct Core {
     pub runtime: tokio::runtime::Handle,
     /// Set when the instance shuts down: its waiting tasks end.
     pub closed: std::sync::atomic::AtomicBool,
+    /// Whether remotes' certificates are checked against the peer kinds and names their
+    /// hellos claim (not with `--insecure`).
+    pub checks_certificates: std::sync::atomic::AtomicBool,
+    /// The most a connection's receive window grows to, in bytes.
+    pub max_window: AtomicU64,
+    /// How long a large frame may take to arrive besides a second per MiB, in milliseconds.
+    pub frame_deadline_ms: AtomicU64,
+    /// The TLS configuration connections are dialled with; replaced when the credentials
+    /// are loaded again.
+    pub client_config: Mutex<Option<quinn::ClientConfig>>,
     this: std::sync::Weak<Core>,
 }
 
@@ -428,6 +438,10 @@ impl Core {
             reconnect,
             runtime: tokio::runtime::Handle::current(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            checks_certificates: std::sync::atomic::AtomicBool::new(false),
+            client_config: Mutex::new(None),
+            max_window: AtomicU64::new(u64::from(crate::inbound::BASE_WINDOW)),
+            frame_deadline_ms: AtomicU64::new(crate::inbound::DEFAULT_FRAME_DEADLINE.as_millis() as u64),
             this: this.clone(),
             spec,
             local,

@@ -14,7 +14,7 @@ use crate::here::Here;
 use crate::local::Local;
 use crate::placement::{Module, Peer, PlacedOn, Supplied};
 use crate::spec::{ItemKind, Multiplicity};
-use crate::transport::{self, Liveness, Security};
+use crate::transport::{self, QuicSettings, Security};
 use crate::wire::DEFAULT_MAX_FRAME;
 
 /// Configuration of an instance of peer `P`; [`crate::run`] builds one from the command line.
@@ -41,6 +41,11 @@ pub struct Builder<P> {
     name: Option<String>,
     max_frame: usize,
     max_per_tie: usize,
+    max_buffered_per_connection: usize,
+    /// Process-wide budgets, set when the instance starts if given.
+    partial_frame_budget: Option<usize>,
+    window_budget: Option<usize>,
+    frame_deadline: Duration,
     idle_timeout: Duration,
     connect_timeout: Duration,
     call_timeout: Option<Duration>,
@@ -62,6 +67,10 @@ impl<P: Peer> std::fmt::Debug for Builder<P> {
             .field("name", &self.name)
             .field("max_frame", &self.max_frame)
             .field("max_per_tie", &self.max_per_tie)
+            .field("max_buffered_per_connection", &self.max_buffered_per_connection)
+            .field("partial_frame_budget", &self.partial_frame_budget)
+            .field("window_budget", &self.window_budget)
+            .field("frame_deadline", &self.frame_deadline)
             .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("call_timeout", &self.call_timeout)
@@ -70,6 +79,13 @@ impl<P: Peer> std::fmt::Debug for Builder<P> {
             .finish()
     }
 }
+
+/// The most bytes QUIC buffers for one connection that the instance has not read yet, unless
+/// configured ([`Builder::max_buffered_bytes_per_connection`]).
+pub const DEFAULT_MAX_BUFFERED_PER_CONNECTION: usize = 1280 << 10;
+
+/// The smallest per-connection limit: the window every connection starts with.
+const MIN_BUFFERED_PER_CONNECTION: usize = crate::inbound::BASE_WINDOW as usize;
 
 /// How long a remote access waits for its answer unless the builder or the access says otherwise.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -95,6 +111,10 @@ impl<P: Peer> Instance<P> {
             name: None,
             max_frame: DEFAULT_MAX_FRAME,
             max_per_tie: crate::core::DEFAULT_MAX_PER_TIE,
+            max_buffered_per_connection: DEFAULT_MAX_BUFFERED_PER_CONNECTION,
+            partial_frame_budget: None,
+            window_budget: None,
+            frame_deadline: crate::inbound::DEFAULT_FRAME_DEADLINE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
@@ -127,7 +147,9 @@ impl<P: Peer> Builder<P> {
         self
     }
 
-    /// Use the cluster credentials in `dir` (see `loci credentials init`).
+    /// Use the instance credentials in `dir`: the cluster CA's certificate, and this
+    /// instance's certificate and key (see `loci credentials issue`). They are loaded again on
+    /// SIGHUP and when one of the files changes.
     pub fn credentials(mut self, dir: impl Into<PathBuf>) -> Self {
         self.security = Security::Credentials(dir.into());
         self
@@ -155,6 +177,38 @@ impl<P: Peer> Builder<P> {
     /// refused at the handshake. `Single` and `Optional` ties take one.
     pub fn max_connections_per_tie(mut self, connections: usize) -> Self {
         self.max_per_tie = connections;
+        self
+    }
+
+    /// The most bytes QUIC buffers for one connection that the instance has not read yet: the
+    /// most its flow-control window grows to (1.25 MiB by default). Every window starts at
+    /// 16 KiB and doubles while its remote sends as fast as it allows, within the
+    /// process-wide [`Builder::receive_window_budget_bytes`].
+    pub fn max_buffered_bytes_per_connection(mut self, bytes: usize) -> Self {
+        self.max_buffered_per_connection = bytes;
+        self
+    }
+
+    /// What the windows of all connections of the process may grow by, beyond 16 KiB each
+    /// (32 MiB by default). Process-wide, like [`Builder::partial_frame_budget_bytes`].
+    pub fn receive_window_budget_bytes(mut self, bytes: usize) -> Self {
+        self.window_budget = Some(bytes);
+        self
+    }
+
+    /// The bytes of frames over 64 KiB the process receives at once, over all its
+    /// connections (32 MiB by default); a large frame past it waits, unread, for room.
+    /// Process-wide: the instances of one process share one budget, and an instance started
+    /// with this setting sets it for all of them.
+    pub fn partial_frame_budget_bytes(mut self, bytes: usize) -> Self {
+        self.partial_frame_budget = Some(bytes);
+        self
+    }
+
+    /// How long a frame over 64 KiB may take to arrive once it started, besides a second per
+    /// MiB of it (5 s by default); one that takes longer closes its connection.
+    pub fn frame_deadline(mut self, base: Duration) -> Self {
+        self.frame_deadline = base;
         self
     }
 
@@ -251,11 +305,48 @@ impl<P: Peer> Builder<P> {
                 P::NAME
             );
         }
-        let endpoint = transport::endpoint(self.listen, &self.security, Liveness { idle_timeout: self.idle_timeout })?;
-        let name = self.name.unwrap_or_else(|| format!("{}-{}", P::NAME.to_lowercase(), std::process::id()));
+        if !(MIN_BUFFERED_PER_CONNECTION..=u32::MAX as usize).contains(&self.max_buffered_per_connection) {
+            return Err(Error::Config(format!(
+                "--max-buffered-bytes-per-connection {} is out of range ({} to {})",
+                self.max_buffered_per_connection,
+                MIN_BUFFERED_PER_CONNECTION,
+                u32::MAX
+            )));
+        }
+        if let Some(budget) = self.partial_frame_budget {
+            if budget < crate::inbound::LARGE_FRAME * 2 {
+                return Err(Error::Config(format!(
+                    "--partial-frame-budget-bytes {budget} is too small (at least {} bytes)",
+                    crate::inbound::LARGE_FRAME * 2
+                )));
+            }
+            crate::inbound::set_partial_budget(budget);
+        }
+        if let Some(budget) = self.window_budget {
+            crate::inbound::set_window_budget(budget);
+        }
+        let settings = QuicSettings {
+            idle_timeout: self.idle_timeout,
+            max_window: u32::try_from(self.max_buffered_per_connection).unwrap_or(u32::MAX),
+        };
+        let tls = transport::Tls::new(&self.security, settings)?;
+        let name = self.name.unwrap_or_else(|| match &tls.grant {
+            // An instance is named as its certificate names it, unless told otherwise.
+            Some(grant) => grant.instance.clone(),
+            None => format!("{}-{}", P::NAME.to_lowercase(), std::process::id()),
+        });
+        if let (Some(grant), Security::Credentials(dir)) = (&tls.grant, &self.security) {
+            check_own_grant::<P>(grant, &name, dir)?;
+        }
+        let endpoint = transport::endpoint(self.listen, &tls)?;
         let instance = rand_instance_id();
         let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout, self.reconnect);
         core.max_per_tie.store(self.max_per_tie, std::sync::atomic::Ordering::Relaxed);
+        core.checks_certificates.store(tls.grant.is_some(), std::sync::atomic::Ordering::Relaxed);
+        let deadline_ms = u64::try_from(self.frame_deadline.as_millis()).unwrap_or(u64::MAX);
+        core.frame_deadline_ms.store(deadline_ms, std::sync::atomic::Ordering::Relaxed);
+        core.max_window.store(u64::from(settings.max_window), std::sync::atomic::Ordering::Relaxed);
+        *crate::core::lock(&core.client_config) = Some(tls.client());
         // Supplied values go in first: the other values may read them while they are created.
         for (id, item) in spec.items.iter().enumerate() {
             if item.peer != P::INDEX || !item.supplied {
@@ -308,6 +399,10 @@ impl<P: Peer> Builder<P> {
             tracing::info!(%local_addr, "{} \"{}\" listening", P::NAME, here.core.name);
         }
         let mut running = Running { here, endpoint, accept_task, local_addr, supervisors: Vec::new() };
+        if let Security::Credentials(dir) = &self.security {
+            let watch = crate::reload::watch(running.here.clone(), dir.clone(), settings, self.listen.is_some());
+            running.supervisors.push(tokio::spawn(watch));
+        }
 
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
         for (tie, target) in targets {
@@ -576,4 +671,28 @@ async fn termination() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Checks that the instance's own certificate lets it be an instance of `P` named `name`: a
+/// remote would refuse it otherwise, so it is better not to start.
+fn check_own_grant<P: Peer>(grant: &crate::wire::handshake::Grant, name: &str, dir: &std::path::Path) -> Result<()> {
+    if !grant.grants_peer(P::NAME) {
+        return Err(Error::Credentials(format!(
+            "the certificate in {} grants {:?} to instance `{}`, not `{}`; issue this instance one with `loci credentials issue CA_DIR --peer {} --name {name}`",
+            dir.display(),
+            grant.peers,
+            grant.instance,
+            P::NAME,
+            P::NAME
+        )));
+    }
+    if !grant.covers_name(name) {
+        return Err(Error::Credentials(format!(
+            "this instance is named `{name}`, but the certificate in {} was issued to `{}` (names under it, `{}/...`, are covered too); drop `--name`, or issue it a certificate of its own",
+            dir.display(),
+            grant.instance,
+            grant.instance
+        )));
+    }
+    Ok(())
 }

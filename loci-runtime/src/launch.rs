@@ -22,11 +22,15 @@
 //! A library, not a description file: demos and tests are Rust already, and describe the
 //! order of starting, what to wait for between steps and what to check with the same code.
 //!
-//! Every process gets `LOCI_NAME` (its name), `LOCI_CREDENTIALS` (once [`Launch::credentials`]
-//! made them) and `LOCI_LOG=info` unless given otherwise. On Linux each process also gets a
+//! Every process gets `LOCI_NAME` (its name), `LOCI_CREDENTIALS` and `LOCI_LOG=info` unless
+//! given otherwise. Once [`Launch::credentials`] made a cluster CA, every process gets a
+//! certificate of its own, issued for its name and for the peer kind its executable runs
+//! (which the launch asks it, see [`DESCRIBE_PEER_VAR`]), plus the kinds [`Launch::grant`]
+//! adds. On Linux each process also gets a
 //! parent-death signal: if the thread that started it ends without dropping the `Launch` (the
 //! launcher was killed, a test thread panicked), the process is killed, so no orphans stay.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,7 +62,19 @@ pub struct Launch {
     history: History,
     echo: bool,
     credentials: Option<PathBuf>,
+    /// The peer kind each executable runs, as it said.
+    peers: HashMap<PathBuf, String>,
+    /// Peer kinds granted to processes besides their executable's, by process name.
+    grants: HashMap<String, Vec<String>>,
 }
+
+/// The environment variable that makes a peer executable print the peer kind it runs, as
+/// `loci peer <Peer> of module <module>`, and exit: how a launcher learns which certificate
+/// to issue it.
+pub const DESCRIBE_PEER_VAR: &str = "LOCI_DESCRIBE_PEER";
+
+/// Where a launch keeps its cluster CA, beside the processes' credentials directories.
+const CA_DIR: &str = "ca";
 
 impl Default for Launch {
     fn default() -> Self {
@@ -105,7 +121,14 @@ fn not_found(name: &str) -> io::Error {
 impl Launch {
     /// A launch that shows every line as it arrives, as `    name | line`.
     pub fn new() -> Self {
-        Launch { processes: Vec::new(), history: Arc::default(), echo: true, credentials: None }
+        Launch {
+            processes: Vec::new(),
+            history: Arc::default(),
+            echo: true,
+            credentials: None,
+            peers: HashMap::new(),
+            grants: HashMap::new(),
+        }
     }
 
     /// The same, collecting the output without showing it (for tests).
@@ -114,8 +137,10 @@ impl Launch {
         self
     }
 
-    /// Fresh cluster credentials in a temporary directory (made once, removed on drop); the
-    /// processes started afterwards use them.
+    /// A fresh cluster CA in a temporary directory (made once, removed on drop): the processes
+    /// started afterwards get certificates of their own, issued by it. Returns the directory,
+    /// which holds the CA in `ca/` and each process's credentials in a directory named after
+    /// it; put scratch files of a launch there too.
     pub fn credentials(&mut self) -> io::Result<PathBuf> {
         if let Some(dir) = &self.credentials {
             return Ok(dir.clone());
@@ -132,14 +157,79 @@ impl Launch {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&dir)?;
-        crate::credentials::create_cluster(&dir).map_err(|error| io::Error::other(error.to_string()))?;
+        crate::credentials::ClusterCa::create(&dir.join(CA_DIR))
+            .map_err(|error| io::Error::other(error.to_string()))?;
         self.credentials = Some(dir.clone());
         Ok(dir)
     }
 
-    /// The credentials directory [`Launch::credentials`] made, if it made one.
+    /// The directory [`Launch::credentials`] made, if it made one.
     pub fn credentials_dir(&self) -> Option<PathBuf> {
         self.credentials.clone()
+    }
+
+    /// Grants process `name` the peer kinds `peers` besides its executable's, in the
+    /// certificate it gets when it starts: for a process that starts instances of other
+    /// kinds under its name (`name/child`), which use its credentials.
+    pub fn grant(&mut self, name: &str, peers: &[&str]) {
+        self.grants.entry(name.to_owned()).or_default().extend(peers.iter().map(|peer| (*peer).to_owned()));
+    }
+
+    /// Issues credentials for an instance named `name` of the peer kinds `peers` (for an
+    /// instance the caller runs itself); returns the directory to pass with `--credentials`
+    /// or [`crate::Builder::credentials`]. Needs [`Launch::credentials`] first.
+    pub fn issue(&self, name: &str, peers: &[&str]) -> io::Result<PathBuf> {
+        let root = self.credentials.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "the launch has no cluster CA; call `Launch::credentials` first")
+        })?;
+        let ca =
+            crate::credentials::ClusterCa::open(&root.join(CA_DIR)).map_err(|e| io::Error::other(e.to_string()))?;
+        let dir = root.join(name.replace(['/', '\\'], "_"));
+        ca.issue(peers, name, &dir).map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(dir)
+    }
+
+    /// The peer kind executable `exe` runs, as it says when asked: with the arguments it is
+    /// about to be started with, which its own flags may require.
+    fn peer_of(&mut self, exe: &Path, args: &[String]) -> io::Result<String> {
+        if let Some(peer) = self.peers.get(exe) {
+            return Ok(peer.clone());
+        }
+        let scratch = self.credentials.clone().unwrap_or_else(std::env::temp_dir);
+        let output = Command::new(exe)
+            .args(args)
+            .env(DESCRIBE_PEER_VAR, "1")
+            .current_dir(scratch)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| io::Error::new(error.kind(), format!("cannot start {}: {error}", exe.display())))?;
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let peer = said
+            .lines()
+            .find_map(|line| line.strip_prefix("loci peer "))
+            .and_then(|rest| rest.split(' ').next())
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "{} did not say which peer it runs (is it a loci peer executable?); it printed: {said}",
+                    exe.display()
+                ))
+            })?
+            .to_owned();
+        self.peers.insert(exe.to_owned(), peer.clone());
+        Ok(peer)
+    }
+
+    /// The credentials directory of process `name`, issued on its first start.
+    fn credentials_of(&mut self, name: &str, exe: &Path, args: &[String]) -> io::Result<Option<PathBuf>> {
+        let Some(root) = self.credentials.clone() else { return Ok(None) };
+        let dir = root.join(name.replace(['/', '\\'], "_"));
+        if dir.join(crate::credentials::INSTANCE_CERT_FILE).is_file() {
+            return Ok(Some(dir));
+        }
+        let mut peers = vec![self.peer_of(exe, args)?];
+        peers.extend(self.grants.get(name).into_iter().flatten().cloned());
+        let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+        self.issue(name, &peers).map(Some)
     }
 
     /// Starts executable `exe` with `args` as process `name`.
@@ -158,9 +248,10 @@ impl Launch {
         if self.processes.iter().any(|process| process.name == name) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("a process named `{name}` runs already")));
         }
-        let args = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
         let env = env.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
-        let process = self.spawn(name.to_owned(), 0, exe.as_ref().to_owned(), args, env)?;
+        let credentials = self.credentials_of(name, exe.as_ref(), &args)?;
+        let process = self.spawn(name.to_owned(), 0, exe.as_ref().to_owned(), args, env, credentials)?;
         self.processes.push(process);
         Ok(())
     }
@@ -172,10 +263,11 @@ impl Launch {
         exe: PathBuf,
         args: Vec<String>,
         env: Vec<(String, String)>,
+        credentials: Option<PathBuf>,
     ) -> io::Result<Process> {
         let mut command = Command::new(&exe);
         command.args(&args).env("LOCI_NAME", &name).env("LOCI_LOG", "info");
-        if let Some(dir) = &self.credentials {
+        if let Some(dir) = &credentials {
             command.env("LOCI_CREDENTIALS", dir);
         }
         command.envs(env.iter().map(|(key, value)| (key, value)));
@@ -354,6 +446,11 @@ impl Launch {
         self.signal(name, libc::SIGSTOP)
     }
 
+    /// Sends the process SIGHUP: a loci instance loads its credentials again.
+    pub fn hangup(&mut self, name: &str) -> io::Result<()> {
+        self.signal(name, libc::SIGHUP)
+    }
+
     /// Resumes a paused process (SIGCONT).
     pub fn cont(&mut self, name: &str) -> io::Result<()> {
         self.signal(name, libc::SIGCONT)
@@ -367,7 +464,9 @@ impl Launch {
         let _ = old.child.kill();
         let _ = old.child.wait();
         let (run, exe, args, env) = (old.run + 1, old.exe.clone(), old.args.clone(), old.env.clone());
-        let process = self.spawn(name.to_owned(), run, exe, args, env)?;
+        // The same credentials as before: a restarted instance is the same instance.
+        let credentials = self.credentials_of(name, &exe, &args)?;
+        let process = self.spawn(name.to_owned(), run, exe, args, env, credentials)?;
         self.processes[index] = process;
         Ok(())
     }

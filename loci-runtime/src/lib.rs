@@ -52,6 +52,7 @@ mod outbound;
 mod placement;
 mod reactive;
 mod reconnect;
+mod reload;
 mod remote;
 mod remotes;
 pub mod spec;
@@ -137,6 +138,8 @@ mod guide {
     struct Topology;
     #[doc = include_str!("../../docs/reference/instances.md")]
     struct Instances;
+    #[doc = include_str!("../../docs/reference/limits.md")]
+    struct Limits;
     #[doc = include_str!("../../docs/reactives.md")]
     struct Reactives;
     #[doc = include_str!("../../docs/subjective-values.md")]

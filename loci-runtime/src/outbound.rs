@@ -72,7 +72,8 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub fn new(limit: usize) -> Self {
         Outbound {
-            state: Mutex::new(State { bytes: BytesMut::with_capacity(64 * 1024), closed: false }),
+            // Grown by the frames it takes: a quiet connection holds no buffer.
+            state: Mutex::new(State { bytes: BytesMut::new(), closed: false }),
             written: std::sync::atomic::AtomicU64::new(0),
             data_ready: Notify::new(),
             space: Notify::new(),

@@ -99,11 +99,24 @@ pub mod cluster {
     }
 }
 
-/// Fresh cluster credentials in a temporary directory.
+/// A fresh cluster CA in a temporary directory. Instances get credentials of their own from
+/// it with [`issued`] ([`listening`] and [`connecting`] do that).
 pub fn credentials(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loci-tests-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    loci::credentials::create_cluster(&dir).expect("credentials");
+    loci::credentials::ClusterCa::create(&dir).expect("a cluster CA");
+    dir
+}
+
+/// The credentials of instance `name` of peer `P`, issued by the cluster CA in `ca` the first
+/// time and the same afterwards: an instance started again under its name is the same
+/// instance, with the same key.
+pub fn issued<P: loci::Peer>(ca: &Path, name: &str) -> PathBuf {
+    let dir = ca.join(format!("{}-{}", P::NAME, name.replace('/', "_")));
+    if !dir.join(loci::credentials::INSTANCE_CERT_FILE).is_file() {
+        let authority = loci::credentials::ClusterCa::open(ca).expect("the cluster CA");
+        authority.issue(&[P::NAME], name, &dir).expect("instance credentials");
+    }
     dir
 }
 
@@ -200,14 +213,16 @@ impl<P: loci::Peer> Drop for Spawned<P> {
     }
 }
 
-/// A builder for peer `P` with the given credentials, listening on a free loopback port.
-pub fn listening<P: loci::Peer>(creds: &Path, name: &str) -> loci::Builder<P> {
-    loci::Instance::<P>::builder().credentials(creds).name(name).listen("127.0.0.1:0".parse().unwrap())
+/// A builder for instance `name` of peer `P` with credentials of the cluster CA in `ca`,
+/// listening on a free loopback port.
+pub fn listening<P: loci::Peer>(ca: &Path, name: &str) -> loci::Builder<P> {
+    loci::Instance::<P>::builder().credentials(issued::<P>(ca, name)).name(name).listen("127.0.0.1:0".parse().unwrap())
 }
 
-/// A builder for peer `P` with the given credentials that connects to `peer` at `addr`.
-pub fn connecting<P: loci::Peer>(creds: &Path, name: &str, peer: &str, addr: SocketAddr) -> loci::Builder<P> {
-    loci::Instance::<P>::builder().credentials(creds).name(name).connect(peer, addr)
+/// A builder for instance `name` of peer `P` with credentials of the cluster CA in `ca`,
+/// that connects to `peer` at `addr`.
+pub fn connecting<P: loci::Peer>(ca: &Path, name: &str, peer: &str, addr: SocketAddr) -> loci::Builder<P> {
+    loci::Instance::<P>::builder().credentials(issued::<P>(ca, name)).name(name).connect(peer, addr)
 }
 
 /// Runs `future` (or a remote access that is awaited directly) to completion on a fresh
@@ -223,5 +238,102 @@ pub fn wait_until(mut condition: impl FnMut() -> bool) {
     while !condition() {
         assert!(std::time::Instant::now() < deadline, "condition not reached within 10 s");
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A QUIC client that speaks to loci instances without being one: for tests that send what
+/// an instance would never send.
+pub mod raw {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use bytes::BytesMut;
+    use loci::credentials::{CA_CERT_FILE, INSTANCE_CERT_FILE, INSTANCE_KEY_FILE};
+    use loci::wire::{encode_frame, Header, Hello};
+    use loci::Module;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    /// A client endpoint with the instance credentials in `dir`, configured as loci's own
+    /// (mutual TLS 1.3, ALPN `loci/1`).
+    pub fn client(dir: &Path) -> quinn::Endpoint {
+        let chain: Vec<CertificateDer> =
+            CertificateDer::pem_file_iter(dir.join(INSTANCE_CERT_FILE)).unwrap().map(Result::unwrap).collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join(INSTANCE_KEY_FILE)).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(dir.join(CA_CERT_FILE)).unwrap() {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .unwrap();
+        tls.alpn_protocols = vec![b"loci/1".to_vec()];
+        let config =
+            quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap()));
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(config);
+        endpoint
+    }
+
+    /// A connection to `addr` with the instance credentials in `dir`, and its endpoint.
+    pub async fn connect(
+        dir: &Path,
+        addr: SocketAddr,
+    ) -> Result<(quinn::Endpoint, quinn::Connection), quinn::ConnectionError> {
+        let endpoint = client(dir);
+        let connection = endpoint.connect(addr, loci::credentials::CLUSTER_SERVER_NAME).unwrap().await?;
+        Ok((endpoint, connection))
+    }
+
+    /// Credentials of the raw test client, issued by the cluster CA in `ca`: instance `raw`,
+    /// of every peer kind of the `cluster` module, so that what is tested is what comes after TLS.
+    pub fn credentials(ca: &Path) -> std::path::PathBuf {
+        let dir = ca.join("raw-client");
+        if !dir.join(INSTANCE_CERT_FILE).is_file() {
+            let authority = loci::credentials::ClusterCa::open(ca).unwrap();
+            authority.issue(&["JobManager", "TaskManager", "Monitor"], "raw", &dir).unwrap();
+        }
+        dir
+    }
+
+    /// An authenticated connection of the raw client to `addr`, and its endpoint.
+    pub async fn raw_connection(ca: &Path, addr: SocketAddr) -> (quinn::Endpoint, quinn::Connection) {
+        connect(&credentials(ca), addr).await.expect("the TLS handshake")
+    }
+
+    /// The hello of instance `instance` of peer `peer` of the `cluster` module, named `raw`.
+    pub fn hello_frame_of(peer: u16, instance: u64) -> BytesMut {
+        let spec = <crate::cluster::__LociModule as Module>::SPEC;
+        let mut frame = BytesMut::new();
+        encode_frame(&mut frame, &Header::Hello(Hello::new(&spec, peer, instance, "raw")), &[]).unwrap();
+        frame
+    }
+
+    /// Sends the hello of TaskManager `instance`, then the length of a `len`-byte frame and
+    /// `body` of it, and stalls.
+    pub async fn stall_inside_a_frame(
+        ca: &Path,
+        addr: SocketAddr,
+        instance: u64,
+        len: usize,
+        body: &'static [u8],
+    ) -> quinn::Connection {
+        let (endpoint, connection) = raw_connection(ca, addr).await;
+        let (mut send, mut recv) = connection.open_bi().await.unwrap();
+        send.write_all(&hello_frame_of(1, instance)).await.unwrap();
+        let mut their_hello = [0u8; 4];
+        recv.read_exact(&mut their_hello).await.unwrap();
+        send.write_all(&(len as u32).to_be_bytes()).await.unwrap();
+        tokio::spawn(async move {
+            let _keep = (endpoint, recv);
+            let _ = send.write_all(body).await;
+            std::future::pending::<()>().await;
+        });
+        connection
     }
 }

@@ -184,8 +184,10 @@ fn a_slow_reader_far_behind_paces_the_sender_instead_of_being_cut_off() {
             lines.send(format!("{n}:{padding}")).await;
         }
     });
+    // Both readers get every line; the fast one's thread may still be finishing when the slow
+    // one is done (two cores, five busy threads), so both are waited for.
     wait_until(|| slow_count.load(std::sync::atomic::Ordering::Relaxed) == SENT);
-    assert_eq!(fast_count.load(std::sync::atomic::Ordering::Relaxed), SENT);
+    wait_until(|| fast_count.load(std::sync::atomic::Ordering::Relaxed) == SENT);
     assert_eq!(jm.here.remotes::<TaskManager>().connected().len(), 2);
 }
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use loci_tests::cluster::{current_job, log_lines, JobManager, Monitor, TaskManager};
-use loci_tests::{block_on, credentials, wait_until, Spawned};
+use loci_tests::{block_on, credentials, issued, wait_until, Spawned};
 
 #[loci::multitier]
 pub mod p2p {
@@ -56,12 +56,18 @@ fn a_restarted_instance_is_reconnected_and_subscriptions_resume() {
     jm.kill();
     let restarted_at = Instant::now();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let jm = Spawned::start(loci::Instance::<JobManager>::builder().credentials(&creds).name("jm-again").listen(addr));
+    // Under its name, with its credentials: the remotes of the killed one are reset at once.
+    let jm = Spawned::start(
+        loci::Instance::<JobManager>::builder()
+            .credentials(issued::<JobManager>(&creds, "jm"))
+            .name("jm/again")
+            .listen(addr),
+    );
     wait_until(|| jm.here.remotes::<TaskManager>().connected().len() == 1);
     let reconnected = restarted_at.elapsed();
     assert!(reconnected < Duration::from_secs(2), "reconnected {reconnected:?} after the restart");
     wait_until(|| tm.here.remotes::<JobManager>().connected().len() == 1);
-    assert_eq!(tm.here.remotes::<JobManager>().connected()[0].name(), "jm-again");
+    assert_eq!(tm.here.remotes::<JobManager>().connected()[0].name(), "jm/again");
 
     // The subscriptions made before are served by the new instance, into the same local values.
     wait_until(|| job.get() == "idle");
@@ -204,12 +210,12 @@ fn a_process_restarted_on_its_address_takes_its_tie_over_at_once() {
     // same address: the tie is not held against it.
     let again = Spawned::start(
         loci::Instance::<Monitor>::builder()
-            .credentials(&creds)
-            .name("monitor-again")
+            .credentials(issued::<Monitor>(&creds, "monitor"))
+            .name("monitor/again")
             .listen(addr)
             .connect("jobmanager", jm.addr),
     );
-    wait_until(|| jm.here.remotes::<Monitor>().connected().iter().any(|m| m.name() == "monitor-again"));
+    wait_until(|| jm.here.remotes::<Monitor>().connected().iter().any(|m| m.name() == "monitor/again"));
     assert_eq!(jm.here.remotes::<Monitor>().connected().len(), 1);
     assert_eq!(again.here.remotes::<JobManager>().connected().len(), 1);
 }

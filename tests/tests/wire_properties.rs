@@ -3,7 +3,7 @@
 //! cargo-fuzz targets: fewer executions, but on every CI run.
 
 use bytes::BytesMut;
-use loci::wire::handshake::admit;
+use loci::wire::handshake::{admit, Grant};
 use loci::wire::{decode_frame, encode_frame, Header, Hello, ReplyStatus};
 use loci::Module;
 use loci_tests::cluster::__LociModule;
@@ -72,7 +72,8 @@ proptest! {
     }
 
     /// The admission rules answer every hello, whatever it claims: admitted only for a peer of
-    /// this module tied to the local one, with this build's fingerprint and protocol.
+    /// this module tied to the local one, with this build's fingerprint and protocol, and a
+    /// peer kind and name its certificate grants.
     #[test]
     fn admission_answers_every_hello(
         protocol in prop_oneof![Just(loci::wire::PROTOCOL_VERSION), any::<u32>()],
@@ -81,16 +82,24 @@ proptest! {
         tie in prop_oneof![Just(0u16), any::<u16>()],
         local in 0u16..2,
         dialled_on in proptest::option::of(0u16..1),
+        name in prop_oneof![Just("w1".to_owned()), Just("w1/a".to_owned()), ".{0,6}"],
+        granted in proptest::option::of(proptest::collection::vec(
+            prop_oneof![Just("JobManager".to_owned()), Just("TaskManager".to_owned()), ".{0,10}"], 0..3)),
     ) {
-        let mut hello = Hello::new(&SPEC, 0, 1, "random");
+        let mut hello = Hello::new(&SPEC, 0, 1, &name);
         hello.protocol = protocol;
         hello.peer = peer.clone();
         hello.tie = tie;
         if !same_build {
             hello.fingerprint[0] ^= 0xff;
         }
-        if let Ok(admitted) = admit(&SPEC, local, &hello, dialled_on) {
+        let grant = granted.map(|peers| Grant { peers, instance: "w1".to_owned() });
+        if let Ok(admitted) = admit(&SPEC, local, &hello, dialled_on, grant.as_ref()) {
             prop_assert_eq!(protocol, loci::wire::PROTOCOL_VERSION);
+            if let Some(grant) = &grant {
+                prop_assert!(grant.peers.contains(&peer));
+                prop_assert!(name == "w1" || name.starts_with("w1/"));
+            }
             prop_assert!(same_build);
             prop_assert_eq!(SPEC.peer_name(admitted.peer), peer.as_str());
         }

@@ -157,7 +157,7 @@ fn node_without_the_cluster_credentials_is_refused() {
     assert!(error.contains("TLS"), "{error}");
     launch.wait_for("registry", "TLS handshake failed", WAIT).unwrap();
 
-    let other_cluster = loci_tests::credentials("other-cluster");
+    let other_cluster = loci_tests::issued::<chat::Node>(&loci_tests::credentials("other-cluster"), "stranger");
     node(&mut launch, "stranger", &addr, &["--credentials", other_cluster.to_str().unwrap()]);
     assert!(!launch.wait_exit("stranger", WAIT).unwrap().success());
     launch.wait_for("stranger", "could not connect to Registry", WAIT).unwrap();
@@ -208,7 +208,7 @@ mod mismatched {
 #[test]
 fn a_build_with_another_fingerprint_is_refused() {
     let (launch, addr) = with_registry();
-    let creds = launch_credentials(&launch);
+    let creds = launch.issue("mismatched", &["Node"]).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let outcome = runtime.block_on(
         loci::Instance::<mismatched::chat::Node>::builder().credentials(&creds).connect("registry", addr).start(),
@@ -217,11 +217,6 @@ fn a_build_with_another_fingerprint_is_refused() {
     assert!(error.contains("mismatched build"), "{error}");
     let logged = launch.wait_for("registry", "refused a connection", WAIT).unwrap();
     assert!(logged.contains("mismatched build") && logged.contains("fingerprint"), "{logged}");
-}
-
-/// The credentials directory a launch made.
-fn launch_credentials(launch: &Launch) -> std::path::PathBuf {
-    launch.credentials_dir().expect("the launch made credentials")
 }
 
 #[test]
@@ -238,7 +233,12 @@ fn a_killed_and_restarted_registry_gets_its_nodes_back_and_the_chat_resumes() {
     launch.kill("registry").unwrap();
     let _ = launch.wait_exit("registry", WAIT).unwrap();
     let restarted_at = Instant::now();
-    launch.start("registry-2", REGISTRY, &["--listen", &addr]).unwrap();
+    // The same instance again, on its address and with its credentials (from which its QUIC
+    // resets are derived, so the nodes notice the old connection is gone at once), under a
+    // name its certificate covers.
+    let registry = launch.credentials_dir().unwrap().join("registry");
+    let env = [("LOCI_CREDENTIALS", registry.to_str().unwrap())];
+    launch.start_with_env("registry-2", REGISTRY, &["--listen", &addr, "--name", "registry/2"], &env).unwrap();
     launch.wait_for_count("registry-2", "remote joined", 2, WAIT).unwrap();
     let back = restarted_at.elapsed();
     assert!(back < Duration::from_secs(3), "the nodes were back {back:?} after the restart");
@@ -298,4 +298,42 @@ fn a_node_connects_by_host_name() {
     let port = addr.rsplit(':').next().unwrap();
     node(&mut launch, "alice", &format!("localhost:{port}"), &[]);
     launch.wait_for("alice", "joined the chat as alice", WAIT).unwrap();
+}
+
+#[test]
+fn sighup_loads_the_deny_list_again_and_the_node_it_names_is_cut_off() {
+    let mut launch = Launch::new().quiet();
+    let root = launch.credentials().unwrap();
+    // The registry's credentials, with an empty deny list, before it starts.
+    let registry = launch.issue("registry", &["Registry"]).unwrap();
+    let deny = registry.join(loci::credentials::DENY_FILE);
+    std::fs::write(&deny, "# nobody yet\n").unwrap();
+    launch.start("registry", REGISTRY, &["--listen", "127.0.0.1:0"]).unwrap();
+    let addr = launch.listen_addr("registry").unwrap().to_string();
+    for name in ["alice", "bob"] {
+        node(&mut launch, name, &addr, &[]);
+        launch.wait_for(name, "joined the chat as", WAIT).unwrap();
+    }
+    launch.wait_for_count("registry", "remote joined", 2, WAIT).unwrap();
+
+    // Bob's certificate goes on the list, with the file's time left as it was: only SIGHUP
+    // makes the registry read it.
+    let bob = loci::credentials::CertificateIdentity::of_pem_file(&root.join("bob").join("instance.pem")).unwrap();
+    let unchanged = std::fs::metadata(&deny).unwrap().modified().unwrap();
+    std::fs::write(&deny, format!("{}\n", bob.fingerprint)).unwrap();
+    std::fs::File::options().write(true).open(&deny).unwrap().set_modified(unchanged).unwrap();
+    thread::sleep(Duration::from_millis(2500));
+    assert_eq!(launch.count("registry", "loaded its credentials again"), 0, "nothing changed that it checks");
+    assert_eq!(launch.count("registry", "remote left"), 0);
+
+    launch.hangup("registry").unwrap();
+    launch.wait_for("registry", "loaded its credentials again", WAIT).unwrap();
+    let closed = launch.wait_for("registry", "its certificate is on the deny list", WAIT).unwrap();
+    assert!(closed.contains("bob"), "{closed}");
+    launch.wait_for("bob", "its certificate is on the deny list", WAIT).unwrap();
+    // Alice is not on the list and chats on; bob, dialling again, is refused at TLS.
+    let online = say_and_wait(&mut launch, "alice", "/who", "online:");
+    assert!(online.contains("alice") && !online.contains("bob"), "{online}");
+    launch.wait_for("registry", "TLS handshake failed", WAIT).unwrap();
+    assert_eq!(launch.count("registry", "remote joined"), 2, "bob cannot come back");
 }

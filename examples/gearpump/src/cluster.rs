@@ -61,6 +61,8 @@ impl Cluster {
     pub fn add_worker(&mut self, name: &str, slots: u32) -> io::Result<()> {
         let slots = slots.to_string();
         let args = ["--listen", "127.0.0.1:0", "--connect", &self.proxy, "--slots", &slots];
+        // A Worker starts AppMasters and Executors under its name, with its credentials.
+        self.launch.grant(name, &["AppMaster", "Executor"]);
         self.launch.start(name, self.exes.exe("gearpump-worker"), &args)?;
         self.launch.wait_for("master", &format!("worker {name} registered"), WAIT)?;
         Ok(())

@@ -18,7 +18,9 @@ pub(crate) fn proxy_address(ctx: &Here<Worker>) -> Result<String, String> {
     Ok(proxy.addr().to_string())
 }
 
-/// Starts child `name` running executable `exe` with `args`, in a free slot.
+/// Starts child `name` running executable `exe` with `args`, in a free slot. The child is
+/// named under the Worker (`w1/app1`) and uses the Worker's credentials, whose certificate
+/// grants the kinds of its children too.
 pub(crate) async fn spawn_child(
     ctx: &Here<Worker>,
     name: String,
@@ -26,6 +28,7 @@ pub(crate) async fn spawn_child(
     exe: &str,
     args: Vec<String>,
 ) -> Result<(), String> {
+    let name = format!("{}/{name}", ctx.name());
     let used = ctx.local(children).lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() as u32;
     if used >= *ctx.local(slots) {
         return Err(format!("worker {} has no free slot for {name}", ctx.name()));

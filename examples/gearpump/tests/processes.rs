@@ -40,7 +40,12 @@ fn a_submitted_word_count_runs_on_executors_and_equals_a_sequential_count() {
     // The seed's steps: the AppMaster on a Worker, slots by the Master, Executors registered.
     assert_eq!(cluster.lines("master", "its AppMaster goes to").len(), 1);
     assert_eq!(cluster.lines("master", "asked for 6 slots").len(), 1);
-    let registered = cluster.lines("w1", "registered (app1-e").len() + cluster.lines("w2", "registered (app1-e").len();
+    // Children are named under their Worker: `w2/app1-e3`.
+    let registered = ["w1", "w2"]
+        .iter()
+        .flat_map(|worker| cluster.launch.output(worker))
+        .filter(|line| line.contains("registered (w") && line.contains("/app1-e"))
+        .count();
     assert!(registered >= 6, "one executor per task: {registered}");
 }
 
@@ -54,7 +59,7 @@ fn killing_an_application_stops_its_executors_and_frees_their_slots() {
     assert_eq!(workers.len(), 2);
     assert!(workers.iter().all(|worker| worker.used == 0), "{workers:?}");
     assert!(cluster.launch.output("client").iter().any(|line| line == "killed application 1"));
-    let stopped = cluster.lines("w1", "stopped app1").len() + cluster.lines("w2", "stopped app1").len();
+    let stopped = cluster.lines("w1", "stopped w1/app1").len() + cluster.lines("w2", "stopped w2/app1").len();
     assert!(stopped >= 6, "five executors and the AppMaster: {stopped}");
 }
 
@@ -70,7 +75,7 @@ fn a_lost_worker_s_executors_are_relaunched_and_the_counts_stay_right() {
     // A Worker that runs a counter (so that its state is lost and the source replays) and not
     // the AppMaster.
     let counter_on = |worker: &str| {
-        let started: Vec<String> = cluster.lines(worker, "started app1-e");
+        let started: Vec<String> = cluster.lines(worker, &format!("started {worker}/app1-e"));
         let executors: Vec<String> =
             started.iter().filter_map(|line| line.rsplit(' ').next()).map(str::to_owned).collect();
         cluster

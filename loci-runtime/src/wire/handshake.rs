@@ -59,6 +59,36 @@ impl Hello {
     }
 }
 
+/// What a remote's certificate grants: the peer kinds it may claim, and the name of the
+/// instance it was issued to. Read from the certificate by the security layer; the rules
+/// here only compare it with the hello.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Grant {
+    /// The peer kinds, by name.
+    pub peers: Vec<String>,
+    /// The instance name.
+    pub instance: String,
+}
+
+impl Grant {
+    /// Whether it lets an instance named `name` claim peer kind `peer`: the kind is granted,
+    /// and the name is the certificate's or under it (`w1/app1` under `w1`, for instances a
+    /// host starts).
+    pub fn allows(&self, peer: &str, name: &str) -> bool {
+        self.grants_peer(peer) && self.covers_name(name)
+    }
+
+    /// Whether peer kind `peer` is granted.
+    pub fn grants_peer(&self, peer: &str) -> bool {
+        self.peers.iter().any(|granted| granted == peer)
+    }
+
+    /// Whether `name` is the certificate's instance name or a name under it.
+    pub fn covers_name(&self, name: &str) -> bool {
+        name.strip_prefix(self.instance.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
 /// Why a connection was refused. Both sides log it; the refusing side also sends it as the
 /// QUIC close reason, so the other side can report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +115,15 @@ pub enum Refusal {
     UnknownPeer {
         /// What the remote called itself.
         peer: String,
+    },
+    /// The remote's certificate does not grant the peer kind or the name its hello claims.
+    NotGranted {
+        /// The peer kind the remote claims.
+        peer: String,
+        /// The name the remote gives.
+        name: String,
+        /// What its certificate grants.
+        grant: Box<Grant>,
     },
     /// The local peer declares no tie to the remote's peer kind.
     NotTied {
@@ -140,6 +179,17 @@ impl fmt::Display for Refusal {
             Refusal::UnknownPeer { peer } => {
                 write!(f, "the remote claims to be peer `{peer}`, which this module does not declare")
             }
+            Refusal::NotGranted { peer, name, grant } if !grant.grants_peer(peer) => write!(
+                f,
+                "the remote claims to be a `{peer}`, but its certificate grants {} to instance `{}`; issue `{name}` a certificate for `{peer}` with `loci credentials issue CA_DIR --peer {peer} --name {name}`",
+                describe_peers(&grant.peers),
+                grant.instance
+            ),
+            Refusal::NotGranted { name, grant, .. } => write!(
+                f,
+                "the remote calls itself `{name}`, but its certificate was issued to instance `{}` (names under it, `{}/...`, are covered too); run it with `--name {}` or issue it a certificate of its own",
+                grant.instance, grant.instance, grant.instance
+            ),
             Refusal::NotTied { local, remote, ties } => write!(
                 f,
                 "`{local}` has no tie to `{remote}` (its ties: {ties}); add `{remote} = ...` to the ties of `{local}` to allow this connection"
@@ -158,6 +208,14 @@ impl fmt::Display for Refusal {
             ),
             Refusal::Itself => write!(f, "this is the instance itself: it dialled its own address"),
         }
+    }
+}
+
+fn describe_peers(peers: &[String]) -> String {
+    match peers {
+        [] => "no peer kind".to_owned(),
+        [one] => format!("only `{one}`"),
+        many => format!("only {}", many.iter().map(|peer| format!("`{peer}`")).collect::<Vec<_>>().join(", ")),
     }
 }
 
@@ -186,11 +244,27 @@ pub struct Admitted {
 /// connection is on: `dialled_on` for a connection this side dialled, else the tie back of
 /// the tie the dialler names in its hello.
 ///
+/// `grant` is what the remote's certificate grants, or `None` where certificates are not
+/// checked (`--insecure`).
+///
 /// Occupancy of `Single` and `Optional` ties is checked by the caller, which owns the
 /// connection table.
-pub fn admit(spec: &ModuleSpec, local: u16, hello: &Hello, dialled_on: Option<u16>) -> Result<Admitted, Refusal> {
+pub fn admit(
+    spec: &ModuleSpec,
+    local: u16,
+    hello: &Hello,
+    dialled_on: Option<u16>,
+    grant: Option<&Grant>,
+) -> Result<Admitted, Refusal> {
     if hello.protocol != PROTOCOL_VERSION {
         return Err(Refusal::Protocol { ours: PROTOCOL_VERSION, theirs: hello.protocol });
+    }
+    if let Some(grant) = grant.filter(|grant| !grant.allows(&hello.peer, &hello.name)) {
+        return Err(Refusal::NotGranted {
+            peer: hello.peer.clone(),
+            name: hello.name.clone(),
+            grant: Box::new(grant.clone()),
+        });
     }
     if hello.fingerprint != spec.fingerprint || hello.module != spec.name {
         return Err(Refusal::Fingerprint {
@@ -253,7 +327,7 @@ mod tests {
     fn tied_peer_of_the_same_build_is_admitted() {
         let hello = Hello::new(&SPEC, 1, 9, "n1");
         assert_eq!(
-            admit(&SPEC, 0, &hello, None),
+            admit(&SPEC, 0, &hello, None, None),
             Ok(Admitted { peer: 1, tie: 0, multiplicity: Multiplicity::Multiple })
         );
     }
@@ -262,7 +336,7 @@ mod tests {
     fn other_fingerprint_is_refused() {
         let mut hello = Hello::new(&SPEC, 1, 9, "n1");
         hello.fingerprint = [2; 16];
-        let refusal = admit(&SPEC, 0, &hello, None).unwrap_err();
+        let refusal = admit(&SPEC, 0, &hello, None, None).unwrap_err();
         assert!(matches!(refusal, Refusal::Fingerprint { .. }));
         assert!(refusal.to_string().contains("mismatched build"));
     }
@@ -270,7 +344,7 @@ mod tests {
     #[test]
     fn untied_peer_kind_is_refused_naming_the_tie() {
         let hello = Hello::new(&SPEC, 1, 9, "n1");
-        let refusal = admit(&SPEC, 1, &hello, None).unwrap_err();
+        let refusal = admit(&SPEC, 1, &hello, None, None).unwrap_err();
         assert_eq!(refusal.to_string(), "`Node` has no tie to `Node` (its ties: Registry (Single)); add `Node = ...` to the ties of `Node` to allow this connection");
     }
 
@@ -278,7 +352,27 @@ mod tests {
     fn other_protocol_is_refused() {
         let mut hello = Hello::new(&SPEC, 1, 9, "n1");
         hello.protocol = 99;
-        assert!(matches!(admit(&SPEC, 0, &hello, None), Err(Refusal::Protocol { theirs: 99, .. })));
+        assert!(matches!(admit(&SPEC, 0, &hello, None, None), Err(Refusal::Protocol { theirs: 99, .. })));
+    }
+
+    #[test]
+    fn a_peer_kind_the_certificate_does_not_grant_is_refused() {
+        let node = Grant { peers: vec!["Node".into()], instance: "n1".into() };
+        let registry = Hello::new(&SPEC, 0, 9, "n1");
+        let refusal = admit(&SPEC, 1, &registry, None, Some(&node)).unwrap_err();
+        assert_eq!(refusal.to_string(), "the remote claims to be a `Registry`, but its certificate grants only `Node` to instance `n1`; issue `n1` a certificate for `Registry` with `loci credentials issue CA_DIR --peer Registry --name n1`");
+        // The same certificate lets it be the Node it is.
+        assert!(admit(&SPEC, 0, &Hello::new(&SPEC, 1, 9, "n1"), None, Some(&node)).is_ok());
+    }
+
+    #[test]
+    fn a_name_is_covered_by_its_certificates_name_and_the_names_under_it() {
+        let worker = Grant { peers: vec!["Node".into()], instance: "w1".into() };
+        assert!(admit(&SPEC, 0, &Hello::new(&SPEC, 1, 9, "w1/app1"), None, Some(&worker)).is_ok());
+        for name in ["w2", "w10", "w1-app1", ""] {
+            let refusal = admit(&SPEC, 0, &Hello::new(&SPEC, 1, 9, name), None, Some(&worker)).unwrap_err();
+            assert!(refusal.to_string().contains("its certificate was issued to instance `w1`"), "{name}: {refusal}");
+        }
     }
 
     /// A ring: `Node` ties to itself as `prev` (0) and `next` (1), each the other's tie back.
@@ -298,13 +392,13 @@ mod tests {
     #[test]
     fn a_connection_dialled_on_next_arrives_on_prev() {
         let dialler = Hello::new(&RING, 0, 1, "a").on_tie(1);
-        assert_eq!(admit(&RING, 0, &dialler, None).map(|admitted| admitted.tie), Ok(0));
-        assert_eq!(admit(&RING, 0, &dialler, Some(1)).map(|admitted| admitted.tie), Ok(1));
+        assert_eq!(admit(&RING, 0, &dialler, None, None).map(|admitted| admitted.tie), Ok(0));
+        assert_eq!(admit(&RING, 0, &dialler, Some(1), None).map(|admitted| admitted.tie), Ok(1));
     }
 
     #[test]
     fn a_tie_the_dialler_does_not_have_is_refused() {
         let dialler = Hello::new(&RING, 0, 1, "a").on_tie(7);
-        assert!(matches!(admit(&RING, 0, &dialler, None), Err(Refusal::NotTied { .. })));
+        assert!(matches!(admit(&RING, 0, &dialler, None, None), Err(Refusal::NotTied { .. })));
     }
 }

@@ -1,4 +1,5 @@
-//! The loci wire protocol, free of any I/O: frame layout, the handshake and its admission rules.
+//! The loci wire protocol, free of any I/O: frame layout, the handshake and its admission
+//! rules, and what each frame received after the handshake asks for.
 //!
 //! Every message between two instances travels on one bidirectional QUIC stream per
 //! connection. Each direction is a sequence of frames: a 4-byte big-endian length, then a
@@ -6,6 +7,7 @@
 //! knows its type). Keeping payloads opaque here lets the connection driver route frames
 //! without knowing the module's types, and lets the writer batch many frames into one write.
 
+pub mod dispatch;
 pub mod frame;
 pub mod handshake;
 
