@@ -33,7 +33,7 @@ pub struct InstanceArgs {
     #[arg(long, env = "LOCI_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 
-    /// Name of this instance, shown to remotes and in logs [default: PEER-PID]
+    /// Name of this instance, shown to remotes and in logs: its certificate's instance name, or a name under it (`NAME/...`) [default: the certificate's; PEER-PID with --insecure]
     #[arg(long, env = "LOCI_NAME")]
     pub name: Option<String>,
 

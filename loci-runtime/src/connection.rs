@@ -193,18 +193,32 @@ fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Ref
     reason
 }
 
+/// The certificate the remote presented, if any.
+fn remote_certificate(quic: &quinn::Connection) -> Option<rustls::pki_types::CertificateDer<'static>> {
+    let chain = quic.peer_identity()?.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok()?;
+    chain.into_iter().next()
+}
+
+/// Whether the remote's certificate is on the instance's deny list now.
+pub(crate) fn is_denied(core: &crate::core::Core, quic: &quinn::Connection) -> bool {
+    let deny = Arc::clone(&lock(&core.deny));
+    !deny.is_empty() && remote_certificate(quic).is_some_and(|leaf| deny.denies(&leaf))
+}
+
 /// What the remote's certificate grants, when this instance checks certificates.
 fn remote_grant(core: &crate::core::Core, quic: &quinn::Connection) -> Result<Option<Grant>, String> {
     if !core.checks_certificates.load(Ordering::Relaxed) {
         return Ok(None);
     }
-    let certificates = quic
-        .peer_identity()
-        .and_then(|identity| identity.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
-        .ok_or_else(|| "the remote presented no certificate".to_owned())?;
-    let leaf = certificates.first().ok_or_else(|| "the remote presented no certificate".to_owned())?;
-    crate::credentials::grant_of(leaf).map(Some)
+    let leaf = remote_certificate(quic).ok_or_else(|| "the remote presented no certificate".to_owned())?;
+    if is_denied(core, quic) {
+        return Err(DENIED.to_owned());
+    }
+    crate::credentials::grant_of(&leaf).map(Some)
 }
+
+/// Why a connection of a denied certificate is closed.
+pub(crate) const DENIED: &str = "its certificate is on the deny list";
 
 /// This instance's hello for a connection on its tie `tie`.
 fn own_hello(core: &crate::core::Core, tie: u16) -> Hello {
@@ -269,7 +283,8 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
         quic.close(CLOSE_DUPLICATE.into(), refusal.to_string().as_bytes());
         return Err(DialError::AlreadyConnected(remote_instance));
     }
-    let dialled = Handshake { hello, admitted, dialled: true };
+    let certified = grant.map(|grant| grant.instance);
+    let dialled = Handshake { hello, admitted, certified, dialled: true };
     start::<P>(here, quic, dialled, frames, send, None).map_err(|(reason, refusal)| match refusal {
         Some(Refusal::AlreadyConnected { .. }) => DialError::AlreadyConnected(remote_instance),
         _ => DialError::Refused(reason),
@@ -280,6 +295,8 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
 struct Handshake {
     hello: Hello,
     admitted: Admitted,
+    /// The instance the remote's certificate names, when certificates are checked.
+    certified: Option<String>,
     /// Whether this instance dialled it.
     dialled: bool,
 }
@@ -334,7 +351,8 @@ pub(crate) async fn accept<P: Peer>(here: Here<P>, incoming: quinn::Incoming) {
     // The answering hello goes out only once the connection is registered, so a refusal for
     // tie capacity reaches the dialler as a refusal, not as a connection that dies at once.
     let answer = own_hello(core, admitted.tie);
-    let accepted = Handshake { hello, admitted, dialled: false };
+    let certified = grant.map(|grant| grant.instance);
+    let accepted = Handshake { hello, admitted, certified, dialled: false };
     if let Err((reason, _)) = start::<P>(&here, quic, accepted, frames, send, Some(answer)) {
         tracing::debug!(%addr, "{reason}");
     }
@@ -351,7 +369,7 @@ fn start<P: Peer>(
     answer: Option<Hello>,
 ) -> Result<Arc<RemoteInfo>, (String, Option<Refusal>)> {
     let core = &here.core;
-    let Handshake { hello, admitted, dialled } = handshake;
+    let Handshake { hello, admitted, certified, dialled } = handshake;
     let Admitted { peer, tie, multiplicity } = admitted;
     let addr = quic.remote_address();
     // A remote listening on every interface is reached at the address it was seen from.
@@ -382,7 +400,7 @@ fn start<P: Peer>(
         // First in the buffer, so it is the first frame the dialler reads.
         out.try_push(&Header::Hello(answer), &[]);
     }
-    let connection = Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out));
+    let connection = Connection::new(info, hello.instance, multiplicity, quic.clone(), Arc::clone(&out), certified);
     match core.register(Arc::clone(&connection)) {
         Ok(replaced) => {
             for old in replaced {
@@ -392,6 +410,11 @@ fn start<P: Peer>(
             }
         }
         Err(refusal) => return Err((refuse(&quic, core.local_name(), connection.info.addr, &refusal), Some(refusal))),
+    }
+    // The deny list may have grown while this connection was being admitted: the reload that
+    // grew it closes only the connections registered by then.
+    if is_denied(core, &quic) {
+        quic.close(CLOSE_REFUSED.into(), DENIED.as_bytes());
     }
     core.announce(&connection);
     let info = Arc::clone(&connection.info);

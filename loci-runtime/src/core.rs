@@ -59,6 +59,10 @@ pub(crate) struct Connection {
     pub multiplicity: Multiplicity,
     pub quic: quinn::Connection,
     pub(crate) out: Arc<Outbound>,
+    /// The instance the remote's certificate names (`None` when certificates are not
+    /// checked): a connection takes the place of another of the same instance id only when
+    /// both certificates name the same instance.
+    pub(crate) certified: Option<String>,
     /// `None` once the connection is closed, so no call can wait on it afterwards.
     pending: Mutex<Option<HashMap<u64, Waiter>>>,
     /// The earliest deadline the sweeper waits for; `None` when no sweeper runs. Calls time out
@@ -94,6 +98,7 @@ impl Connection {
         multiplicity: Multiplicity,
         quic: quinn::Connection,
         out: Arc<Outbound>,
+        certified: Option<String>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Connection {
             this: this.clone(),
@@ -104,6 +109,7 @@ impl Connection {
             multiplicity,
             quic,
             out,
+            certified,
             pending: Mutex::new(Some(HashMap::new())),
             next_call: AtomicU64::new(0),
             routes: Mutex::new(Arc::new(Vec::new())),
@@ -416,6 +422,9 @@ pub(crate) struct Core {
     pub max_window: AtomicU64,
     /// How long a large frame may take to arrive besides a second per MiB, in milliseconds.
     pub frame_deadline_ms: AtomicU64,
+    /// The certificates refused now: checked again at admission and after registering, so a
+    /// connection that passed TLS before the list grew is refused too.
+    pub deny: Mutex<Arc<crate::credentials::DenyList>>,
     /// The TLS configuration connections are dialled with; replaced when the credentials
     /// are loaded again.
     pub client_config: Mutex<Option<quinn::ClientConfig>>,
@@ -440,6 +449,7 @@ impl Core {
             closed: std::sync::atomic::AtomicBool::new(false),
             checks_certificates: std::sync::atomic::AtomicBool::new(false),
             client_config: Mutex::new(None),
+            deny: Mutex::new(Arc::default()),
             max_window: AtomicU64::new(u64::from(crate::inbound::BASE_WINDOW)),
             frame_deadline_ms: AtomicU64::new(crate::inbound::DEFAULT_FRAME_DEADLINE.as_millis() as u64),
             this: this.clone(),
@@ -499,6 +509,14 @@ impl Core {
         let same_instance =
             connections.values().find(|c| c.instance == connection.instance && c.info.peer == connection.info.peer);
         if let Some(existing) = same_instance {
+            // An instance id is what the remote says; the certificate is what it proves. A
+            // remote whose certificate names another instance cannot take this one's place.
+            if existing.certified != connection.certified {
+                return Err(Refusal::InstanceTaken {
+                    instance: connection.instance,
+                    holder: existing.info.to_string(),
+                });
+            }
             // One that is closed already (its reader has not unregistered it yet) gives way.
             let stale = existing.quic.close_reason().is_some();
             let keep_new = stale

@@ -140,15 +140,16 @@ impl ClusterCa {
 
     /// Issues instance `instance` a certificate granting the peer kinds `peers`, and writes
     /// its credentials directory `out`: the CA certificate, the certificate and its key.
-    /// An existing certificate in `out` is replaced (instances load it again on reload).
+    /// An existing certificate in `out` is replaced (instances load it again on reload), each
+    /// file at once, never half written. `out/ca.pem` becomes this CA's certificate alone.
     pub fn issue(&self, peers: &[&str], instance: &str, out: &Path) -> Result<Issued, Error> {
         if peers.is_empty() {
             return Err(Error::Credentials("a certificate must grant at least one peer kind".to_owned()));
         }
         for name in peers.iter().chain([&instance]) {
-            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
                 return Err(Error::Credentials(format!(
-                    "`{name}` cannot go in a certificate: peer kinds and instance names are non-empty, without spaces"
+                    "`{name}` cannot go in a certificate: peer kinds and instance names are non-empty, without spaces or `/` (names under an instance's, `{instance}/...`, are covered by its certificate)"
                 )));
             }
         }
@@ -186,9 +187,11 @@ fn random_serial() -> Result<rcgen::SerialNumber, Error> {
     Ok(rcgen::SerialNumber::from_slice(&bytes))
 }
 
+/// Writes `path` whole or not at all (a new file renamed over the old one): an instance that
+/// loads its credentials while they are issued again never reads half a file.
 fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if secret {
         use std::os::unix::fs::OpenOptionsExt;
@@ -196,10 +199,17 @@ fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
     }
     #[cfg(not(unix))]
     let _ = secret;
+    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{file_name}.{}.partial", std::process::id()));
+    let _ = fs::remove_file(&partial);
     options
-        .open(path)
+        .open(&partial)
         .and_then(|mut file| std::io::Write::write_all(&mut file, contents))
-        .map_err(|e| fail(&format!("writing {}", path.display()), &e))
+        .and_then(|()| fs::rename(&partial, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&partial);
+            fail(&format!("writing {}", path.display()), &e)
+        })
 }
 
 /// How a certificate is named in `deny.txt` and in logs.

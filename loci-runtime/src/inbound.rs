@@ -28,8 +28,8 @@ static PARTIAL_BUDGET: Semaphore = Semaphore::const_new(DEFAULT_PARTIAL_BUDGET >
 static PARTIAL_BUDGET_KIB: AtomicUsize = AtomicUsize::new(DEFAULT_PARTIAL_BUDGET >> 10);
 
 /// Sets the process-wide budget for partly received large frames to `bytes` (at least 1 KiB).
-/// Instances of one process share it. Shrinking it takes effect as far as it is not in use
-/// (budget held by frames being received is not taken back); growing it, at once.
+/// Instances of one process share it. Growing it takes effect at once; shrinking it, as far as
+/// it is not in use, and for the rest as frames being received give theirs back.
 pub(crate) fn set_partial_budget(bytes: usize) {
     resize(&PARTIAL_BUDGET, &PARTIAL_BUDGET_KIB, bytes);
 }
@@ -49,15 +49,25 @@ static WINDOW_BUDGET: Semaphore = Semaphore::const_new(DEFAULT_WINDOW_BUDGET >> 
 /// Its size in KiB, for changing it.
 static WINDOW_BUDGET_KIB: AtomicUsize = AtomicUsize::new(DEFAULT_WINDOW_BUDGET >> 10);
 
-/// Resizes the process-wide semaphore `budget` of `size` KiB to `bytes`; as for
-/// [`set_partial_budget`], budget in use is not taken back.
-fn resize(budget: &Semaphore, size: &AtomicUsize, bytes: usize) {
+/// Resizes the process-wide semaphore `budget` of `size` KiB to `bytes`. Budget in use is not
+/// taken back from those who hold it: the rest of a shrink happens as it is given back.
+fn resize(budget: &'static Semaphore, size: &AtomicUsize, bytes: usize) {
     let kib = (bytes >> 10).max(1);
     let old = size.swap(kib, Ordering::AcqRel);
     if kib > old {
         budget.add_permits(kib - old);
-    } else {
-        budget.forget_permits(old - kib);
+        return;
+    }
+    // Budget in use cannot be taken back now: what is short is taken as it comes back.
+    let short = (old - kib) - budget.forget_permits(old - kib);
+    if let (Ok(runtime), Ok(short)) = (tokio::runtime::Handle::try_current(), u32::try_from(short)) {
+        if short > 0 {
+            runtime.spawn(async move {
+                if let Ok(permits) = budget.acquire_many(short).await {
+                    permits.forget();
+                }
+            });
+        }
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Builder<P> {
     connect_timeout: Duration,
     call_timeout: Option<Duration>,
     reconnect: Reconnect,
+    /// The simulated network the instance runs on, instead of UDP.
+    #[cfg(feature = "testing")]
+    network: Option<crate::testing::Network>,
     /// Values of the peer's supplied items, by item id: each makes a handle (a `Local<T>`)
     /// to the one value, shared by clones of the builder.
     supplied: Vec<(u16, SuppliedValue)>,
@@ -120,6 +123,8 @@ impl<P: Peer> Instance<P> {
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
             reconnect: Reconnect::default(),
             supplied: Vec::new(),
+            #[cfg(feature = "testing")]
+            network: None,
             _peer: PhantomData,
         }
     }
@@ -144,6 +149,14 @@ impl<P: Peer> Builder<P> {
     /// stay away before the instance ends. [`Reconnect::never`] restores ending at once.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.reconnect = policy;
+        self
+    }
+
+    /// Run on the simulated `network` instead of UDP (`loci::testing`): the instance listens
+    /// on its `listen` address there, or dials from a new address of it.
+    #[cfg(feature = "testing")]
+    pub fn network(mut self, network: &crate::testing::Network) -> Self {
+        self.network = Some(network.clone());
         self
     }
 
@@ -329,6 +342,11 @@ impl<P: Peer> Builder<P> {
             idle_timeout: self.idle_timeout,
             max_window: u32::try_from(self.max_buffered_per_connection).unwrap_or(u32::MAX),
         };
+        // The files' times before they are read: a change while they load is seen later.
+        let seen = match &self.security {
+            Security::Credentials(dir) => crate::credentials::modified(dir),
+            Security::Insecure => Vec::new(),
+        };
         let tls = transport::Tls::new(&self.security, settings)?;
         let name = self.name.unwrap_or_else(|| match &tls.grant {
             // An instance is named as its certificate names it, unless told otherwise.
@@ -338,7 +356,12 @@ impl<P: Peer> Builder<P> {
         if let (Some(grant), Security::Credentials(dir)) = (&tls.grant, &self.security) {
             check_own_grant::<P>(grant, &name, dir)?;
         }
-        let endpoint = transport::endpoint(self.listen, &tls)?;
+        let endpoint = transport::endpoint(
+            self.listen,
+            &tls,
+            #[cfg(feature = "testing")]
+            self.network.as_ref(),
+        )?;
         let instance = rand_instance_id();
         let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout, self.reconnect);
         core.max_per_tie.store(self.max_per_tie, std::sync::atomic::Ordering::Relaxed);
@@ -347,6 +370,7 @@ impl<P: Peer> Builder<P> {
         core.frame_deadline_ms.store(deadline_ms, std::sync::atomic::Ordering::Relaxed);
         core.max_window.store(u64::from(settings.max_window), std::sync::atomic::Ordering::Relaxed);
         *crate::core::lock(&core.client_config) = Some(tls.client());
+        *crate::core::lock(&core.deny) = std::sync::Arc::new(tls.deny.clone());
         // Supplied values go in first: the other values may read them while they are created.
         for (id, item) in spec.items.iter().enumerate() {
             if item.peer != P::INDEX || !item.supplied {
@@ -400,7 +424,7 @@ impl<P: Peer> Builder<P> {
         }
         let mut running = Running { here, endpoint, accept_task, local_addr, supervisors: Vec::new() };
         if let Security::Credentials(dir) = &self.security {
-            let watch = crate::reload::watch(running.here.clone(), dir.clone(), settings, self.listen.is_some());
+            let watch = crate::reload::watch(running.here.clone(), dir.clone(), settings, self.listen.is_some(), seen);
             running.supervisors.push(tokio::spawn(watch));
         }
 

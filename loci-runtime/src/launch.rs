@@ -73,6 +73,9 @@ pub struct Launch {
 /// to issue it.
 pub const DESCRIBE_PEER_VAR: &str = "LOCI_DESCRIBE_PEER";
 
+/// How long an executable may take to say which peer it runs.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where a launch keeps its cluster CA, beside the processes' credentials directories.
 const CA_DIR: &str = "ca";
 
@@ -169,8 +172,8 @@ impl Launch {
     }
 
     /// Grants process `name` the peer kinds `peers` besides its executable's, in the
-    /// certificate it gets when it starts: for a process that starts instances of other
-    /// kinds under its name (`name/child`), which use its credentials.
+    /// certificate it gets when it first starts (call it before): for a process that starts
+    /// instances of other kinds under its name (`name/child`), which use its credentials.
     pub fn grant(&mut self, name: &str, peers: &[&str]) {
         self.grants.entry(name.to_owned()).or_default().extend(peers.iter().map(|peer| (*peer).to_owned()));
     }
@@ -196,13 +199,32 @@ impl Launch {
             return Ok(peer.clone());
         }
         let scratch = self.credentials.clone().unwrap_or_else(std::env::temp_dir);
-        let output = Command::new(exe)
+        let mut child = Command::new(exe)
             .args(args)
             .env(DESCRIBE_PEER_VAR, "1")
             .current_dir(scratch)
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|error| io::Error::new(error.kind(), format!("cannot start {}: {error}", exe.display())))?;
+        // A loci peer answers at once; anything else must not hold the launch up.
+        let deadline = Instant::now() + DESCRIBE_TIMEOUT;
+        while child.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{} did not say which peer it runs within {DESCRIBE_TIMEOUT:?}: is it a loci peer executable that parses its flags with `loci::InstanceArgs`?",
+                        exe.display()
+                    ),
+                ));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        let output = child.wait_with_output()?;
         let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         let peer = said
             .lines()

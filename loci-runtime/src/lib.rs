@@ -57,6 +57,8 @@ mod remote;
 mod remotes;
 pub mod spec;
 mod spore;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transport;
 pub mod wire;
 

@@ -132,8 +132,13 @@ impl Tls {
     }
 }
 
-/// Opens the instance's endpoint: it accepts on `listen` (if given) and dials from the same socket.
-pub(crate) fn endpoint(listen: Option<SocketAddr>, tls: &Tls) -> Result<quinn::Endpoint, Error> {
+/// Opens the instance's endpoint: it accepts on `listen` (if given) and dials from the same
+/// socket, a UDP socket or one on a simulated `network`.
+pub(crate) fn endpoint(
+    listen: Option<SocketAddr>,
+    tls: &Tls,
+    #[cfg(feature = "testing")] network: Option<&crate::testing::Network>,
+) -> Result<quinn::Endpoint, Error> {
     // A stateless reset must be recognisable by remotes of the process that ran before on the
     // same address: with a reset key derived from the instance key, a restarted instance
     // resets its predecessor's connections at their next packet, so remotes notice at once
@@ -148,12 +153,18 @@ pub(crate) fn endpoint(listen: Option<SocketAddr>, tls: &Tls) -> Result<quinn::E
         }
         None => quinn::EndpointConfig::default(),
     };
-    let addr = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let socket = std::net::UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source })?;
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| Error::Config("loci's QUIC endpoint needs a tokio runtime".to_owned()))?;
     let runtime: Arc<dyn quinn::Runtime> = Arc::new(InstanceRuntime(runtime));
     let server = listen.is_some().then(|| tls.server.clone());
+    #[cfg(feature = "testing")]
+    if let Some(network) = network {
+        let addr = listen.unwrap_or_else(|| network.address());
+        return quinn::Endpoint::new_with_abstract_socket(config, server, network.bind(addr), runtime)
+            .map_err(|source| Error::Bind { addr, source });
+    }
+    let addr = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let socket = std::net::UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source })?;
     quinn::Endpoint::new(config, server, socket, runtime).map_err(|source| Error::Bind { addr, source })
 }
 

@@ -320,3 +320,14 @@ fn a_renewed_certificate_is_used_for_new_connections_without_a_restart() {
     // The connection that ran before keeps running.
     honest_task_manager_still_works(&tm);
 }
+
+#[test]
+fn an_instance_id_is_not_taken_over_by_another_certificate() {
+    let (ca, jm, tm) = job_manager_with_a_task_manager("instance-id");
+    let honest = jm.here.remotes::<TaskManager>().connected()[0].instance();
+    let dir = ca.join("tm-impostor");
+    loci::credentials::ClusterCa::open(&ca).unwrap().issue(&["TaskManager"], "impostor", &dir).unwrap();
+    let reason = refusal_of(&dir, jm.addr, Hello::new(&SPEC, 1, honest, "impostor"));
+    assert!(reason.starts_with(&format!("instance id {honest} is connected already as TaskManager")), "{reason}");
+    honest_task_manager_still_works(&tm);
+}

@@ -319,9 +319,13 @@ fn sighup_loads_the_deny_list_again_and_the_node_it_names_is_cut_off() {
     // Bob's certificate goes on the list, with the file's time left as it was: only SIGHUP
     // makes the registry read it.
     let bob = loci::credentials::CertificateIdentity::of_pem_file(&root.join("bob").join("instance.pem")).unwrap();
+    // (Written beside it with the old time, then renamed over it: the registry never sees
+    // the file with another time.)
     let unchanged = std::fs::metadata(&deny).unwrap().modified().unwrap();
-    std::fs::write(&deny, format!("{}\n", bob.fingerprint)).unwrap();
-    std::fs::File::options().write(true).open(&deny).unwrap().set_modified(unchanged).unwrap();
+    let next = registry.join("deny.next");
+    std::fs::write(&next, format!("{}\n", bob.fingerprint)).unwrap();
+    std::fs::File::options().write(true).open(&next).unwrap().set_modified(unchanged).unwrap();
+    std::fs::rename(&next, &deny).unwrap();
     thread::sleep(Duration::from_millis(2500));
     assert_eq!(launch.count("registry", "loaded its credentials again"), 0, "nothing changed that it checks");
     assert_eq!(launch.count("registry", "remote left"), 0);

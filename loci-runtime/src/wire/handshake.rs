@@ -161,6 +161,14 @@ pub enum Refusal {
         /// The refusing instance's id, which the dialler uses to find the connection that stays.
         instance: u64,
     },
+    /// The remote gives the instance id of a connected remote whose certificate names
+    /// another instance.
+    InstanceTaken {
+        /// The id.
+        instance: u64,
+        /// The remote connected with that id.
+        holder: String,
+    },
     /// The remote is this very instance (it dialled its own address).
     Itself,
 }
@@ -205,6 +213,10 @@ impl fmt::Display for Refusal {
             Refusal::AlreadyConnected { remote, instance } => write!(
                 f,
                 "instance {instance} is already connected to {remote}; there is one connection per pair of instances"
+            ),
+            Refusal::InstanceTaken { instance, holder } => write!(
+                f,
+                "instance id {instance} is connected already as {holder}, whose certificate names another instance; refused"
             ),
             Refusal::Itself => write!(f, "this is the instance itself: it dialled its own address"),
         }
