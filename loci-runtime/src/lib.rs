@@ -148,6 +148,11 @@ mod guide {
     struct SubjectiveValues;
 }
 
+/// The guide's page on `loci::testing`, compiled and run when the feature is on.
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../docs/testing.md")]
+struct TestingGuide;
+
 /// Items the generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {

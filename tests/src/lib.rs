@@ -92,12 +92,23 @@ pub mod cluster {
         42
     }
 
+    /// Answers `n`, and counts the calls it served ([`crate::ECHOES_SERVED`]): soak tests
+    /// check that every call was served once.
+    #[on(JobManager)]
+    pub fn echo(n: u64) -> u64 {
+        crate::ECHOES_SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        n
+    }
+
     /// Alerts a monitor raised.
     #[on(Monitor)]
     pub fn alerts() -> Vec<String> {
         vec!["disk full".to_owned()]
     }
 }
+
+/// How many calls of `cluster::echo` this process served.
+pub static ECHOES_SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A fresh cluster CA in a temporary directory. Instances get credentials of their own from
 /// it with [`issued`] ([`listening`] and [`connecting`] do that).

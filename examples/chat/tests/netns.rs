@@ -1,0 +1,194 @@
+//! The chat's processes on separate hosts: Linux network namespaces, each with its own
+//! address, joined by a veth pair. A link taken down and brought back (3 s, which QUIC rides
+//! out; 5 s, after which the nodes dial again), and a path through a relay that loses 5 % of
+//! the datagrams each way and delays each by 50 ms (this kernel has no `netem`).
+//!
+//! Needs root and `ip` (iproute2); CI runs as root. Elsewhere the tests say why they do
+//! nothing. The namespaces are removed when a test ends, passed or failed.
+
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use loci::launch::Launch;
+
+const REGISTRY: &str = env!("CARGO_BIN_EXE_registry");
+const NODE: &str = env!("CARGO_BIN_EXE_node");
+const RELAY: &str = env!("CARGO_BIN_EXE_udp-relay");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `ip` with `args`; panics with its error output if it fails.
+fn ip(args: &[&str]) {
+    let output = Command::new("ip").args(args).output().expect("`ip` from iproute2");
+    assert!(output.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+}
+
+/// Whether this process may make network namespaces.
+fn can_make_namespaces() -> bool {
+    let root =
+        Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let ip = Command::new("ip").arg("-V").output().is_ok_and(|out| out.status.success());
+    if !(root && ip) {
+        eprintln!("SKIPPED: network namespaces need root and `ip` (iproute2); CI runs these as root");
+    }
+    root && ip
+}
+
+/// Two hosts, `registry` (`10.213.N.1`) and `nodes` (`10.213.N.2`), joined by a veth pair;
+/// removed on drop.
+struct Hosts {
+    registry: String,
+    nodes: String,
+    link: String,
+    subnet: u8,
+}
+
+impl Hosts {
+    fn new(subnet: u8) -> Self {
+        let tag = format!("l{}s{subnet}", std::process::id() % 100_000);
+        let hosts = Hosts { registry: format!("{tag}r"), nodes: format!("{tag}n"), link: format!("{tag}a"), subnet };
+        hosts.remove();
+        let peer = format!("{tag}b");
+        ip(&["netns", "add", &hosts.registry]);
+        ip(&["netns", "add", &hosts.nodes]);
+        ip(&["link", "add", &hosts.link, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &hosts.link, "netns", &hosts.registry]);
+        ip(&["link", "set", &peer, "netns", &hosts.nodes]);
+        ip(&["-n", &hosts.registry, "addr", "add", &format!("{}/24", hosts.registry_ip()), "dev", &hosts.link]);
+        ip(&["-n", &hosts.nodes, "addr", "add", &format!("10.213.{subnet}.2/24"), "dev", &peer]);
+        for (ns, dev) in [(&hosts.registry, &hosts.link), (&hosts.nodes, &peer)] {
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        hosts
+    }
+
+    fn registry_ip(&self) -> String {
+        format!("10.213.{}.1", self.subnet)
+    }
+
+    /// Takes the registry's end of the link down or up.
+    fn link(&self, up: bool) {
+        ip(&["-n", &self.registry, "link", "set", &self.link, if up { "up" } else { "down" }]);
+    }
+
+    fn remove(&self) {
+        for ns in [&self.registry, &self.nodes] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Starts `exe` with `args` as process `name` inside namespace `ns`, with credentials for
+/// `peer` (issued here: the launcher cannot ask `ip` which peer it runs).
+fn start_in(launch: &mut Launch, ns: &str, name: &str, peer: &str, exe: &str, args: &[&str]) {
+    launch.issue(name, &[peer]).unwrap();
+    let mut all = vec!["netns", "exec", ns, exe];
+    all.extend_from_slice(args);
+    launch.start(name, "ip", &all).unwrap();
+}
+
+/// A registry on the registry host listening on `listen`, and alice and bob on the nodes'
+/// host connecting to `target`, all joined.
+fn chat(hosts: &Hosts, listen: &str, target: &str) -> Launch {
+    let mut launch = Launch::new().quiet();
+    launch.credentials().unwrap();
+    start_in(&mut launch, &hosts.registry, "registry", "Registry", REGISTRY, &["--listen", listen]);
+    let connect = format!("registry={target}");
+    for name in ["alice", "bob"] {
+        start_in(&mut launch, &hosts.nodes, name, "Node", NODE, &["--connect", &connect]);
+    }
+    for name in ["alice", "bob"] {
+        launch.wait_for(name, "joined the chat as", WAIT).unwrap();
+    }
+    launch.wait_for_count("registry", "remote joined", 2, WAIT).unwrap();
+    thread::sleep(Duration::from_millis(500));
+    launch
+}
+
+#[test]
+fn a_link_down_for_3_s_costs_nothing_and_after_5_s_the_nodes_dial_again() {
+    if !can_make_namespaces() {
+        return;
+    }
+    let hosts = Hosts::new(1);
+    let at = format!("{}:4000", hosts.registry_ip());
+    let mut launch = chat(&hosts, &at, &at);
+    launch.say("alice", "before the cut").unwrap();
+    launch.wait_for("bob", "alice: before the cut", WAIT).unwrap();
+
+    // 3 s: within the idle timeout. A line typed meanwhile arrives once the link is back.
+    hosts.link(false);
+    thread::sleep(Duration::from_millis(500));
+    launch.say("alice", "during a short cut").unwrap();
+    thread::sleep(Duration::from_millis(2500));
+    hosts.link(true);
+    launch.wait_for("bob", "alice: during a short cut", WAIT).unwrap();
+    assert_eq!(launch.count("registry", "remote left"), 0, "nobody noticed a 3 s cut");
+
+    // 5 s: past the idle timeout. Both sides count the other as gone; the nodes dial again
+    // after the heal, their subscriptions come back, and the chat goes on.
+    hosts.link(false);
+    thread::sleep(Duration::from_secs(5));
+    hosts.link(true);
+    launch.wait_for_count("registry", "remote joined", 4, WAIT).unwrap();
+    thread::sleep(Duration::from_millis(500));
+    launch.say("bob", "after the long cut").unwrap();
+    launch.wait_for("alice", "bob: after the long cut", WAIT).unwrap();
+    for name in ["alice", "bob"] {
+        assert!(launch.wait_exit(name, Duration::ZERO).is_err(), "{name} ended");
+    }
+}
+
+#[test]
+fn a_path_that_loses_5_percent_and_delays_50_ms_delivers_every_line_in_order() {
+    if !can_make_namespaces() {
+        return;
+    }
+    let hosts = Hosts::new(2);
+    // The registry on the registry host's loopback, reached only through the relay there.
+    let mut launch = Launch::new().quiet();
+    let relay = format!("{}:5000", hosts.registry_ip());
+    launch
+        .start(
+            "relay",
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &hosts.registry,
+                RELAY,
+                "--listen",
+                &relay,
+                "--to",
+                "127.0.0.1:4000",
+                "--loss",
+                "0.05",
+                "--delay-ms",
+                "50",
+            ],
+        )
+        .unwrap();
+    launch.wait_for("relay", "relaying", WAIT).unwrap();
+    let mut chat_launch = chat(&hosts, "127.0.0.1:4000", &relay);
+    let lines: Vec<String> = (0..40).map(|n| format!("lossy line {n}")).collect();
+    for line in &lines {
+        chat_launch.say("alice", line).unwrap();
+    }
+    let last = format!("alice: {}", lines.last().unwrap());
+    chat_launch.wait_for("bob", &last, Duration::from_secs(30)).unwrap();
+    let received: Vec<String> = chat_launch
+        .output("bob")
+        .into_iter()
+        .filter_map(|line| line.split_once("alice: ").map(|(_, text)| text.to_owned()))
+        .filter(|text| text.starts_with("lossy line"))
+        .collect();
+    assert_eq!(received, lines, "every line, once, in order");
+    drop(launch);
+}
