@@ -226,11 +226,13 @@ impl Setup<'_> {
             (_, side) => {
                 let mut latencies = Vec::new();
                 let started = Instant::now();
-                for i in 0..sizes.connects {
+                for _ in 0..sizes.connects {
                     let at = Instant::now();
                     match side {
                         Side::Loci => {
-                            let running = connecting::<Spoke>(self.creds, &format!("c{i}"), "hub", self.hub.addr)
+                            // One instance's credentials, issued once (not inside the timing):
+                            // the same instance connecting again and again.
+                            let running = connecting::<Spoke>(self.creds, "connector", "hub", self.hub.addr)
                                 .start()
                                 .await
                                 .unwrap();
@@ -506,6 +508,7 @@ fn main() {
 
     // loci servers: one hub for calls, events and connects; hubs with 1, 8, 32 spokes for aggregation.
     let hub = Spawned::start(listening::<Hub>(&creds, "hub"));
+    let _ = loci_tests::issued::<Spoke>(&creds, "connector");
 
     let (raw_client, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, _spokes) = runtime.block_on(async {
         let endpoint = raw::client_endpoint(&client_config);

@@ -415,6 +415,8 @@ fn start<P: Peer>(
     // grew it closes only the connections registered by then.
     if is_denied(core, &quic) {
         quic.close(CLOSE_REFUSED.into(), DENIED.as_bytes());
+        core.unregister(&connection, DENIED, false);
+        return Err((DENIED.to_owned(), None));
     }
     core.announce(&connection);
     let info = Arc::clone(&connection.info);

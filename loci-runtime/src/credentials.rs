@@ -200,7 +200,9 @@ fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
     #[cfg(not(unix))]
     let _ = secret;
     let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = path.with_file_name(format!(".{file_name}.{}.partial", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = path.with_file_name(format!(".{file_name}.{}-{write}.partial", std::process::id()));
     let _ = fs::remove_file(&partial);
     options
         .open(&partial)

@@ -22,17 +22,7 @@ pub(crate) const LARGE_FRAME: usize = 64 << 10;
 /// Bytes of large frames being received at once, over all connections of the process, unless
 /// configured (`--partial-frame-budget-bytes`).
 pub const DEFAULT_PARTIAL_BUDGET: usize = 32 << 20;
-/// The budget, in KiB: permits are KiB so that a 16 MiB frame's fit in a `u32`.
-static PARTIAL_BUDGET: Semaphore = Semaphore::const_new(DEFAULT_PARTIAL_BUDGET >> 10);
-/// The budget's size in KiB, for changing it.
-static PARTIAL_BUDGET_KIB: AtomicUsize = AtomicUsize::new(DEFAULT_PARTIAL_BUDGET >> 10);
-
-/// Sets the process-wide budget for partly received large frames to `bytes` (at least 1 KiB).
-/// Instances of one process share it. Growing it takes effect at once; shrinking it, as far as
-/// it is not in use, and for the rest as frames being received give theirs back.
-pub(crate) fn set_partial_budget(bytes: usize) {
-    resize(&PARTIAL_BUDGET, &PARTIAL_BUDGET_KIB, bytes);
-}
+static PARTIAL_BUDGET: Budget = Budget::new(DEFAULT_PARTIAL_BUDGET);
 
 /// The flow-control window every connection starts with: what a remote can make QUIC hold
 /// for it while its reader does not read, unless the window grew.
@@ -44,36 +34,102 @@ pub const BASE_WINDOW: u32 = 16 << 10;
 /// limit, so fast streams are not held back by the base window. Budget a window took stays
 /// with it until the connection ends: a remote could still use the credit it was granted.
 pub const DEFAULT_WINDOW_BUDGET: usize = 32 << 20;
-/// The window budget, in KiB.
-static WINDOW_BUDGET: Semaphore = Semaphore::const_new(DEFAULT_WINDOW_BUDGET >> 10);
-/// Its size in KiB, for changing it.
-static WINDOW_BUDGET_KIB: AtomicUsize = AtomicUsize::new(DEFAULT_WINDOW_BUDGET >> 10);
+static WINDOW_BUDGET: Budget = Budget::new(DEFAULT_WINDOW_BUDGET);
 
-/// Resizes the process-wide semaphore `budget` of `size` KiB to `bytes`. Budget in use is not
-/// taken back from those who hold it: the rest of a shrink happens as it is given back.
-fn resize(budget: &'static Semaphore, size: &AtomicUsize, bytes: usize) {
-    let kib = (bytes >> 10).max(1);
-    let old = size.swap(kib, Ordering::AcqRel);
-    if kib > old {
-        budget.add_permits(kib - old);
-        return;
+/// A process-wide budget of bytes, in KiB (so a 16 MiB frame's share fits a `u32`), that can
+/// be resized while parts of it are held.
+struct Budget {
+    permits: Semaphore,
+    size: AtomicUsize,
+    /// KiB a shrink could not take back because they were held: taken as they come back.
+    debt: AtomicUsize,
+}
+
+impl Budget {
+    const fn new(bytes: usize) -> Self {
+        Budget {
+            permits: Semaphore::const_new(bytes >> 10),
+            size: AtomicUsize::new(bytes >> 10),
+            debt: AtomicUsize::new(0),
+        }
     }
-    // Budget in use cannot be taken back now: what is short is taken as it comes back.
-    let short = (old - kib) - budget.forget_permits(old - kib);
-    if let (Ok(runtime), Ok(short)) = (tokio::runtime::Handle::try_current(), u32::try_from(short)) {
-        if short > 0 {
-            runtime.spawn(async move {
-                if let Ok(permits) = budget.acquire_many(short).await {
-                    permits.forget();
-                }
-            });
+
+    /// Resizes the budget to `bytes` (at least 1 KiB). Growing takes effect at once (after
+    /// paying what a shrink still owes); shrinking takes what is free now, and the rest as
+    /// holders give theirs back.
+    fn resize(&'static self, bytes: usize) {
+        let kib = (bytes >> 10).max(1);
+        let old = self.size.swap(kib, Ordering::AcqRel);
+        if kib > old {
+            let grow = kib - old;
+            let paid = take_up_to(&self.debt, grow);
+            self.permits.add_permits(grow - paid);
+        } else {
+            let forgotten = self.permits.forget_permits(old - kib);
+            self.debt.fetch_add(old - kib - forgotten, Ordering::AcqRel);
+        }
+    }
+
+    fn size_kib(&self) -> usize {
+        self.size.load(Ordering::Acquire)
+    }
+}
+
+/// Subtracts up to `most` from `counter`; how much it took.
+fn take_up_to(counter: &AtomicUsize, most: usize) -> usize {
+    let mut taken = 0;
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+        taken = now.min(most);
+        Some(now - taken)
+    });
+    taken
+}
+
+/// Budget held: given back when dropped, less what the budget owes after a shrink.
+struct Held {
+    /// `None` once merged into another.
+    permit: Option<SemaphorePermit<'static>>,
+    budget: &'static Budget,
+}
+
+impl Held {
+    fn merge(&mut self, mut more: Held) {
+        match (&mut self.permit, more.permit.take()) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
         }
     }
 }
 
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(permit) = &mut self.permit else { return };
+        let owed = take_up_to(&self.budget.debt, permit.num_permits());
+        if let Some(kept) = permit.split(owed) {
+            kept.forget();
+        }
+    }
+}
+
+impl Budget {
+    fn try_take(&'static self, kib: u32) -> Option<Held> {
+        self.permits.try_acquire_many(kib).ok().map(|permit| Held { permit: Some(permit), budget: self })
+    }
+
+    async fn take(&'static self, kib: u32) -> Option<Held> {
+        self.permits.acquire_many(kib).await.ok().map(|permit| Held { permit: Some(permit), budget: self })
+    }
+}
+
+/// Sets the process-wide budget for partly received large frames to `bytes`.
+pub(crate) fn set_partial_budget(bytes: usize) {
+    PARTIAL_BUDGET.resize(bytes);
+}
+
 /// Sets the process-wide budget for growing receive windows to `bytes`.
 pub(crate) fn set_window_budget(bytes: usize) {
-    resize(&WINDOW_BUDGET, &WINDOW_BUDGET_KIB, bytes);
+    WINDOW_BUDGET.resize(bytes);
 }
 
 /// How long a frame may take to arrive once its length is read, unless configured
@@ -122,7 +178,7 @@ pub(crate) struct FrameReader {
     window: u32,
     max_window: u32,
     /// The window budget this connection's window took beyond [`BASE_WINDOW`].
-    window_budget: Option<SemaphorePermit<'static>>,
+    window_budget: Option<Held>,
     max_frame: usize,
     /// How long a large frame may take, besides a second per MiB.
     deadline_base: Duration,
@@ -130,7 +186,7 @@ pub(crate) struct FrameReader {
     /// When the frame at the front of the buffer began to arrive, while it is incomplete.
     started: Option<Instant>,
     /// The budget held for the large frame at the front of the buffer.
-    budget: Option<SemaphorePermit<'static>>,
+    budget: Option<Held>,
 }
 
 impl FrameReader {
@@ -165,7 +221,7 @@ impl FrameReader {
             return;
         }
         let grown = self.window.saturating_mul(2).min(self.max_window);
-        let Ok(more) = WINDOW_BUDGET.try_acquire_many((grown - self.window).div_ceil(1024)) else { return };
+        let Some(more) = WINDOW_BUDGET.try_take((grown - self.window).div_ceil(1024)) else { return };
         match &mut self.window_budget {
             Some(held) => held.merge(more),
             None => self.window_budget = Some(more),
@@ -199,11 +255,10 @@ impl FrameReader {
                 }
                 // A large frame waits for budget before more of it is held here.
                 if len > LARGE_FRAME && self.budget.is_none() {
-                    let budget = PARTIAL_BUDGET_KIB.load(Ordering::Acquire);
-                    let kib = u32::try_from(len.div_ceil(1024).min(budget)).unwrap_or(u32::MAX);
-                    match PARTIAL_BUDGET.acquire_many(kib).await {
-                        Ok(permit) => self.budget = Some(permit),
-                        Err(_) => return Some(Err(FrameError::Stream("the frame budget is closed".to_owned()))),
+                    let kib = u32::try_from(len.div_ceil(1024).min(PARTIAL_BUDGET.size_kib())).unwrap_or(u32::MAX);
+                    match PARTIAL_BUDGET.take(kib).await {
+                        Some(held) => self.budget = Some(held),
+                        None => return Some(Err(FrameError::Stream("the frame budget is closed".to_owned()))),
                     }
                     self.buf.reserve(4 + len - self.buf.len());
                 }
@@ -263,5 +318,31 @@ impl FrameReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resized_budget_ends_at_its_new_size_whatever_was_held() {
+        static BUDGET: Budget = Budget::new(8 << 10);
+        let available = || BUDGET.permits.available_permits();
+        // 6 of 8 KiB held; shrunk to 4: the 2 free go now, 2 more as the 6 come back.
+        let held = BUDGET.try_take(6).unwrap();
+        BUDGET.resize(4 << 10);
+        assert_eq!(available(), 0);
+        drop(held);
+        assert_eq!(available(), 4);
+        BUDGET.resize(8 << 10);
+        assert_eq!(available(), 8);
+        // All held, shrunk to 2 (6 owed), grown to 5 (3 of the debt forgiven): 5 in the end.
+        let held = BUDGET.try_take(8).unwrap();
+        BUDGET.resize(2 << 10);
+        BUDGET.resize(5 << 10);
+        assert_eq!(available(), 0);
+        drop(held);
+        assert_eq!(available(), 5);
     }
 }

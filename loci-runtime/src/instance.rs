@@ -362,6 +362,9 @@ impl<P: Peer> Builder<P> {
             #[cfg(feature = "testing")]
             self.network.as_ref(),
         )?;
+        #[cfg(feature = "testing")]
+        let instance = self.network.as_ref().map_or_else(rand_instance_id, crate::testing::Network::instance_id);
+        #[cfg(not(feature = "testing"))]
         let instance = rand_instance_id();
         let core = Core::new(spec, P::INDEX, instance, name, self.max_frame, self.call_timeout, self.reconnect);
         core.max_per_tie.store(self.max_per_tie, std::sync::atomic::Ordering::Relaxed);

@@ -199,7 +199,7 @@ impl Launch {
             return Ok(peer.clone());
         }
         let scratch = self.credentials.clone().unwrap_or_else(std::env::temp_dir);
-        let mut child = Command::new(exe)
+        let child = Command::new(exe)
             .args(args)
             .env(DESCRIBE_PEER_VAR, "1")
             .current_dir(scratch)
@@ -208,12 +208,22 @@ impl Launch {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|error| io::Error::new(error.kind(), format!("cannot start {}: {error}", exe.display())))?;
-        // A loci peer answers at once; anything else must not hold the launch up.
-        let deadline = Instant::now() + DESCRIBE_TIMEOUT;
-        while child.try_wait()?.is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+        // A loci peer answers at once; anything else must not hold the launch up. Its output is
+        // read meanwhile (on a thread), so a talkative child cannot block on a full pipe.
+        let pid = child.id();
+        let (done, finished) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let _ = done.send(child.wait_with_output());
+        });
+        let output = match finished.recv_timeout(DESCRIBE_TIMEOUT) {
+            Ok(output) => output?,
+            Err(_) => {
+                // SAFETY: `kill` only takes a pid and a signal. The child still runs (it did not
+                // answer), so the pid is its; it could be reused only if the child ended and
+                // was reaped in the instant since the timeout.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
@@ -222,9 +232,7 @@ impl Launch {
                     ),
                 ));
             }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let output = child.wait_with_output()?;
+        };
         let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         let peer = said
             .lines()

@@ -24,11 +24,15 @@
 //!
 //! Every decision of the network (which packet is dropped, duplicated or held back, and by how
 //! much) comes from a generator seeded with [`Network::new`]'s seed, taken in the order packets
-//! are sent. In a test on a current-thread runtime with paused time
-//! (`#[tokio::test(start_paused = true)]`), that order is the same from run to run, and so
-//! are the faults. What is not: TLS draws fresh keys and nonces from the operating system on
-//! every run (the packets' bytes differ, not their number or sizes), and a test that uses
-//! other threads or real time brings their scheduling in.
+//! are sent. So do the instances' ids and their QUIC endpoints' own randomness (handshake
+//! padding, skipped packet numbers). In a test on a current-thread runtime with paused time
+//! (`#[tokio::test(start_paused = true)]`), packets are then sent in the same order, with the
+//! same faults, from run to run (`tests/tests/simulation.rs` checks that two runs with one
+//! seed see the same [`NetworkStats`]). Not reproduced: TLS draws its keys, nonces and
+//! signatures from the operating system (the bytes differ, and a signature's length by a
+//! byte or two); a test that uses other threads or real time brings their scheduling in; and
+//! all instances of a network must run on one runtime (a delayed packet travels on the
+//! sender's).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -71,9 +75,11 @@ pub struct NetworkStats {
     pub sent: u64,
     /// Packets delivered (a duplicate counts twice).
     pub delivered: u64,
+    /// Packets a socket had no room for (it holds 4 096 unread).
+    pub overflowed: u64,
     /// Packets lost to [`Faults::drop`].
     pub dropped: u64,
-    /// Packets lost to a partition or a killed address.
+    /// Packets lost to a partition, a killed address, or an address nobody is bound to.
     pub cut: u64,
     /// Packets delivered twice.
     pub duplicated: u64,
@@ -96,7 +102,10 @@ impl fmt::Debug for Network {
 }
 
 struct State {
+    seed: u64,
     rng: fastrand::Rng,
+    /// Draws for the instances: their ids and their QUIC endpoints' seeds.
+    instances: fastrand::Rng,
     faults: Faults,
     /// The sockets bound to each address.
     sockets: HashMap<SocketAddr, Weak<Inbox>>,
@@ -122,15 +131,18 @@ struct Queue {
 }
 
 impl Inbox {
-    fn push(&self, from: SocketAddr, packet: Vec<u8>) {
+    /// Queues a packet; `false` if the socket holds as many as it takes.
+    fn push(&self, from: SocketAddr, packet: Vec<u8>) -> bool {
         let mut queue = lock(&self.queue);
         // A socket nobody reads holds a bounded number of packets, as a real one does.
-        if queue.packets.len() < 4096 {
+        let taken = queue.packets.len() < 4096;
+        if taken {
             queue.packets.push_back((from, packet));
         }
         if let Some(waker) = queue.reader.take() {
             waker.wake();
         }
+        taken
     }
 }
 
@@ -142,7 +154,9 @@ impl Network {
     /// A network whose faults are drawn from a generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         let state = State {
+            seed,
             rng: fastrand::Rng::with_seed(seed),
+            instances: fastrand::Rng::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15),
             faults: Faults::default(),
             sockets: HashMap::new(),
             cut: HashSet::new(),
@@ -211,18 +225,28 @@ impl Network {
         Arc::new(Socket { network: self.clone(), addr, inbox })
     }
 
+    /// An instance id for an instance on this network, drawn from its seed: ids decide the
+    /// size of hellos and which of two connections stays, so they must repeat with the seed.
+    pub(crate) fn instance_id(&self) -> u64 {
+        self.state().instances.u64(..)
+    }
+
+    /// The seed of a QUIC endpoint's own randomness (padding, skipped packet numbers), drawn
+    /// from the network's seed.
+    pub(crate) fn endpoint_seed(&self) -> [u8; 32] {
+        let mut state = self.state();
+        let mut seed = [0u8; 32];
+        for chunk in seed.chunks_mut(8) {
+            chunk.copy_from_slice(&state.instances.u64(..).to_le_bytes());
+        }
+        seed[..8].copy_from_slice(&state.seed.to_le_bytes());
+        seed
+    }
+
     /// Carries one datagram from `from` to `to`, as the faults say.
     fn carry(&self, from: SocketAddr, to: SocketAddr, packet: &[u8]) {
         let mut state = self.state();
         state.stats.sent += 1;
-        let Some(inbox) = state.sockets.get(&to).and_then(Weak::upgrade) else {
-            state.stats.cut += 1;
-            return;
-        };
-        if state.dead.contains(&from) || state.dead.contains(&to) || state.cut.contains(&(from, to)) {
-            state.stats.cut += 1;
-            return;
-        }
         let faults = state.faults;
         if state.rng.f64() < faults.drop {
             state.stats.dropped += 1;
@@ -239,24 +263,39 @@ impl Network {
             state.stats.reordered += 1;
             delay += faults.reorder_by;
         }
-        state.stats.delivered += copies;
-        drop(state);
-        for _ in 0..copies {
-            let packet = packet.to_vec();
-            if delay.is_zero() {
-                inbox.push(from, packet);
-            } else {
-                let (inbox, network) = (Arc::clone(&inbox), self.clone());
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    // A partition or a kill that came meanwhile cuts what was on its way.
-                    let state = network.state();
-                    if !state.dead.contains(&to) && !state.cut.contains(&(from, to)) {
-                        drop(state);
-                        inbox.push(from, packet);
-                    }
-                });
+        if delay.is_zero() {
+            for _ in 0..copies {
+                state.deliver(from, to, packet.to_vec());
             }
+            return;
+        }
+        drop(state);
+        let (network, packet) = (self.clone(), packet.to_vec());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // Where the packet lands, and whether it may, is decided when it arrives: a
+            // partition, a kill or a restart that came meanwhile applies to it.
+            let mut state = network.state();
+            for _ in 0..copies {
+                state.deliver(from, to, packet.clone());
+            }
+        });
+    }
+}
+
+impl State {
+    /// Hands `packet` to the socket bound to `to` now, unless a partition or a kill cuts it.
+    fn deliver(&mut self, from: SocketAddr, to: SocketAddr, packet: Vec<u8>) {
+        let cut = self.dead.contains(&from) || self.dead.contains(&to) || self.cut.contains(&(from, to));
+        match self.sockets.get(&to).and_then(Weak::upgrade) {
+            Some(inbox) if !cut => {
+                if inbox.push(from, packet) {
+                    self.stats.delivered += 1;
+                } else {
+                    self.stats.overflowed += 1;
+                }
+            }
+            _ => self.stats.cut += 1,
         }
     }
 }

@@ -159,6 +159,9 @@ pub(crate) fn endpoint(
     let server = listen.is_some().then(|| tls.server.clone());
     #[cfg(feature = "testing")]
     if let Some(network) = network {
+        let mut config = config;
+        // QUIC's own randomness (padding, skipped packet numbers) from the network's seed.
+        config.rng_seed(Some(network.endpoint_seed()));
         let addr = listen.unwrap_or_else(|| network.address());
         return quinn::Endpoint::new_with_abstract_socket(config, server, network.bind(addr), runtime)
             .map_err(|source| Error::Bind { addr, source });

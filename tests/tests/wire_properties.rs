@@ -4,6 +4,7 @@
 
 use bytes::BytesMut;
 use loci::wire::handshake::{admit, Grant};
+use loci::wire::dispatch::{Dispatcher, Inbound};
 use loci::wire::{decode_frame, encode_frame, Header, Hello, ReplyStatus};
 use loci::Module;
 use loci_tests::cluster::__LociModule;
@@ -103,5 +104,28 @@ proptest! {
             prop_assert!(same_build);
             prop_assert_eq!(SPEC.peer_name(admitted.peer), peer.as_str());
         }
+    }
+
+    /// The reader's numbering of a lossy event, judged from outside: for numbers that rise
+    /// from 0 with any gaps, what it reports missed plus what arrived is every number up to
+    /// the last, and no report is more than the gap before it.
+    #[test]
+    fn lossy_numbers_that_rise_with_gaps_report_every_gap(gaps in proptest::collection::vec(0u64..5, 1..60)) {
+        let mut dispatcher = Dispatcher::new();
+        let (mut seq, mut missed_total, mut previous) = (0u64, 0u64, None::<u64>);
+        for (index, gap) in gaps.iter().enumerate() {
+            if index > 0 {
+                seq += 1 + gap;
+            }
+            let mut frame = BytesMut::new();
+            encode_frame(&mut frame, &Header::Sample { item: 3, seq }, b"x").unwrap();
+            let Ok(Inbound::Occurrence { missed, .. }) = dispatcher.dispatch(&frame[4..]) else {
+                return Err(TestCaseError::fail("a sample must dispatch as an occurrence"));
+            };
+            prop_assert!(missed <= seq - previous.map_or(0, |p| p + 1));
+            missed_total += missed;
+            previous = Some(seq);
+        }
+        prop_assert_eq!(missed_total + gaps.len() as u64, seq + 1);
     }
 }

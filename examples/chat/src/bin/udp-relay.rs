@@ -75,7 +75,7 @@ async fn main() -> std::io::Result<()> {
     let mut upstreams: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     loop {
-        let (len, client) = front.recv_from(&mut buf).await?;
+        let Ok((len, client)) = front.recv_from(&mut buf).await else { continue };
         let upstream = match upstreams.get(&client) {
             Some(upstream) => Arc::clone(upstream),
             None => {
@@ -87,8 +87,12 @@ async fn main() -> std::io::Result<()> {
                 let (front, upstream_reader, losses) = (Arc::clone(&front), Arc::clone(&upstream), Arc::clone(&losses));
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 65_536];
-                    while let Ok((len, _)) = upstream_reader.recv_from(&mut buf).await {
-                        forward(&front, client, buf[..len].to_vec(), delay, &losses);
+                    loop {
+                        // An error (an ICMP "port unreachable" for an earlier datagram, say)
+                        // is about that datagram; the path stays.
+                        if let Ok((len, _)) = upstream_reader.recv_from(&mut buf).await {
+                            forward(&front, client, buf[..len].to_vec(), delay, &losses);
+                        }
                     }
                 });
                 upstream
