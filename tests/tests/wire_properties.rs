@@ -3,8 +3,8 @@
 //! cargo-fuzz targets: fewer executions, but on every CI run.
 
 use bytes::BytesMut;
-use loci::wire::handshake::{admit, Grant};
 use loci::wire::dispatch::{Dispatcher, Inbound};
+use loci::wire::handshake::{admit, Grant};
 use loci::wire::{decode_frame, encode_frame, Header, Hello, ReplyStatus};
 use loci::Module;
 use loci_tests::cluster::__LociModule;
