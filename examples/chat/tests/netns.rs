@@ -28,14 +28,19 @@ fn ip(args: &[&str]) {
 /// Whether this process may make network namespaces: it tries. Where it may not, the test
 /// says so and does nothing, unless `LOCI_REQUIRE_NETNS` is set (CI sets it), which makes it
 /// fail instead.
-fn can_make_namespaces() -> bool {
-    let probe = format!("lprobe{}", std::process::id() % 100_000);
-    let made = Command::new("ip").args(["netns", "add", &probe]).output().is_ok_and(|out| out.status.success());
-    if made {
+/// `subnet` tells the tests apart, which run at once.
+fn can_make_namespaces(subnet: u8) -> bool {
+    let probe = format!("lprobe{}s{subnet}", std::process::id() % 100_000);
+    let made = Command::new("ip").args(["netns", "add", &probe]).output();
+    if made.as_ref().is_ok_and(|out| out.status.success()) {
         let _ = Command::new("ip").args(["netns", "del", &probe]).output();
         return true;
     }
-    let why = "network namespaces need root and `ip` (iproute2)";
+    let said = match made {
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        Err(error) => error.to_string(),
+    };
+    let why = format!("network namespaces need root and `ip` (iproute2); `ip netns add` said: {said}");
     assert!(std::env::var_os("LOCI_REQUIRE_NETNS").is_none(), "LOCI_REQUIRE_NETNS is set, but {why}");
     eprintln!("SKIPPED: {why}");
     false
@@ -148,7 +153,7 @@ fn heard(launch: &mut Launch, from: &str, to: &str, text: &str) {
 
 #[test]
 fn a_link_down_for_2_s_costs_nothing_and_after_5_s_the_nodes_dial_again() {
-    if !can_make_namespaces() {
+    if !can_make_namespaces(1) {
         return;
     }
     let hosts = Hosts::new(1);
@@ -182,7 +187,7 @@ fn a_link_down_for_2_s_costs_nothing_and_after_5_s_the_nodes_dial_again() {
 
 #[test]
 fn a_path_that_loses_5_percent_and_delays_50_ms_delivers_every_line_in_order() {
-    if !can_make_namespaces() {
+    if !can_make_namespaces(2) {
         return;
     }
     let hosts = Hosts::new(2);
