@@ -64,7 +64,7 @@ struct Args {
     side: Option<String>,
 }
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "call p50, 1 in flight",
     "call, 64 in flight",
     "events",
@@ -77,7 +77,11 @@ const NAMES: [&str; 12] = [
     "vs tarpc: 64 in flight",
     "vs UDP floor: call p50",
     "from_all N=256",
+    "fan-out to 100",
 ];
+
+/// How many subscribers the fan-out row sends each event to.
+const FAN_OUT: u64 = 100;
 
 /// Which of `Sizes::gathers` a from_all row measures.
 fn gather_of(index: usize) -> usize {
@@ -121,6 +125,53 @@ struct Setup<'a> {
     loci_lossy_receipts: &'a Arc<Receipts>,
     tarpc: &'a peers::EchoClient,
     udp: &'a tokio::net::UdpSocket,
+    fan_out: FanOut<'a>,
+}
+
+/// The fan-out row's peers: a loci hub with `FAN_OUT` subscribed spokes, and raw streams to
+/// `FAN_OUT` receivers; each side counts what its receivers got.
+struct FanOut<'a> {
+    hub: &'a loci::Running<Hub>,
+    loci_received: &'a Arc<AtomicU64>,
+    raw_streams: &'a tokio::sync::Mutex<Vec<quinn::SendStream>>,
+    raw_received: &'a Arc<AtomicU64>,
+}
+
+impl FanOut<'_> {
+    /// Sends `n` events one after another, each to every receiver, and times each until the
+    /// last receiver has it.
+    async fn run(&self, side: Side, n: usize) -> (Vec<Duration>, Duration) {
+        let received = match side {
+            Side::Loci => self.loci_received,
+            Side::Raw => self.raw_received,
+        };
+        let base = received.load(Ordering::Acquire);
+        let mut encoded = [0u8; 64];
+        sequential(n, || {
+            let seq = (received.load(Ordering::Acquire) - base) / FAN_OUT;
+            let tick = Tick { seq, sent_ns: now_ns(), pad: [7; 16] };
+            let target = base + (seq + 1) * FAN_OUT;
+            let frame = {
+                let bytes = postcard::to_slice(&tick, &mut encoded).unwrap();
+                let mut frame = (bytes.len() as u32).to_be_bytes().to_vec();
+                frame.extend_from_slice(bytes);
+                frame
+            };
+            async move {
+                match side {
+                    Side::Loci => self.hub.here().local(ticks).send(tick).await,
+                    Side::Raw => {
+                        let mut streams = self.raw_streams.lock().await;
+                        join_all(streams.iter_mut().map(|stream| stream.write_all(&frame))).await;
+                    }
+                }
+                while received.load(Ordering::Acquire) < target {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+        .await
+    }
 }
 
 impl Setup<'_> {
@@ -190,6 +241,7 @@ impl Setup<'_> {
                 let offer = move |tick| ticks.fire(tick);
                 lossy_events(&self.hub.runtime, self.loci_lossy_receipts, sizes.events, offer, &LOSSY_LOCI).await
             }
+            (12, side) => with_count(sizes.fan_outs, self.fan_out.run(side, sizes.fan_outs).await),
             (3..=5 | 11, side) => {
                 let (n, gathers) = sizes.gathers[gather_of(index)];
                 let outcome = match side {
@@ -275,6 +327,7 @@ struct Sizes {
     calls_concurrent: usize,
     events: u64,
     gathers: [(usize, usize); 4],
+    fan_outs: usize,
     connects: usize,
 }
 
@@ -480,6 +533,7 @@ fn main() {
             calls_concurrent: 6_400,
             events: 100_000,
             gathers: [(1, 300), (8, 200), (32, 100), (256, 30)],
+            fan_outs: 200,
             connects: 10,
         }
     } else {
@@ -488,6 +542,7 @@ fn main() {
             calls_concurrent: 64_000,
             events: 1_000_000,
             gathers: [(1, 2_000), (8, 1_000), (32, 400), (256, 100)],
+            fan_outs: 2_000,
             connects: 40,
         }
     };
@@ -521,39 +576,80 @@ fn main() {
     let hub = Spawned::start(listening::<Hub>(&creds, "hub"));
     let _ = loci_tests::issued::<Spoke>(&creds, "connector");
 
-    let (raw_client, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, _spokes) = runtime.block_on(async {
-        let endpoint = raw::client_endpoint(&client_config);
-        let raw_conn = raw::connect(&endpoint, raw_echo[0]).await;
-        // As many connections as the largest gather, spread over the 32 servers as the loci
-        // side's spokes are spread over 32 threads.
-        let widest = sizes.gathers.iter().map(|(n, _)| *n).max().unwrap_or(1);
-        // One at a time: hundreds of handshakes at once would outlast the 2 s idle timeout.
-        let mut raw_gather = Vec::with_capacity(widest);
-        for i in 0..widest {
-            raw_gather.push(raw::connect(&endpoint, raw_echo[i % raw_echo.len()]).await);
-        }
-        let raw_tick_conn = raw::connect(&endpoint, raw_ticks_addr).await;
-        let spoke = connecting::<Spoke>(&creds, "spoke", "hub", hub.addr).start().await.unwrap();
-        let mut gather_hubs = Vec::new();
-        // Spoke i of every gather runs on host thread i % 32, each thread with one runtime,
-        // as the raw side's connection i goes to server i % 32.
-        let mut hosted: Vec<Vec<loci::Builder<Spoke>>> = (0..raw_echo.len()).map(|_| Vec::new()).collect();
-        for (n, _) in sizes.gathers {
-            let gather_hub = listening::<Hub>(&creds, &format!("hub-{n}")).start().await.unwrap();
-            for i in 0..n {
-                let builder = connecting::<Spoke>(&creds, &format!("spoke-{n}-{i}"), "hub", gather_hub.local_addr());
-                hosted[i % raw_echo.len()].push(builder);
+    // Receivers of the raw fan-out: 32 servers that count the ticks on every stream.
+    let loci_fanned = Arc::new(AtomicU64::new(0));
+    let raw_fanned = Arc::new(AtomicU64::new(0));
+    let raw_receivers: Vec<SocketAddr> = (0..32)
+        .map(|_| {
+            let counter = Arc::clone(&raw_fanned);
+            raw_server(server_config.clone(), move |endpoint| async move {
+                while let Some(incoming) = endpoint.accept().await {
+                    let counter = Arc::clone(&counter);
+                    tokio::spawn(async move {
+                        let Ok(connection) = incoming.await else { return };
+                        raw::receive_ticks(connection, move |_| {
+                            counter.fetch_add(1, Ordering::AcqRel);
+                        })
+                        .await;
+                    });
+                }
+            })
+            .0
+        })
+        .collect();
+    let mut raw_fan_out_connections = Vec::new();
+    let (raw_client, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, _spokes, fan_out_hub, raw_fan_out) =
+        runtime.block_on(async {
+            let endpoint = raw::client_endpoint(&client_config);
+            let raw_conn = raw::connect(&endpoint, raw_echo[0]).await;
+            // As many connections as the largest gather, spread over the 32 servers as the loci
+            // side's spokes are spread over 32 threads.
+            let widest = sizes.gathers.iter().map(|(n, _)| *n).max().unwrap_or(1);
+            // One at a time: hundreds of handshakes at once would outlast the 2 s idle timeout.
+            let mut raw_gather = Vec::with_capacity(widest);
+            for i in 0..widest {
+                raw_gather.push(raw::connect(&endpoint, raw_echo[i % raw_echo.len()]).await);
             }
-            gather_hubs.push(gather_hub);
-        }
-        let spokes: Vec<std::thread::JoinHandle<()>> = hosted.into_iter().map(host_spokes).collect();
-        for (hub, (n, _)) in gather_hubs.iter().zip(sizes.gathers) {
-            while hub.here().remotes::<Spoke>().connected().len() < n {
+            let raw_tick_conn = raw::connect(&endpoint, raw_ticks_addr).await;
+            let spoke = connecting::<Spoke>(&creds, "spoke", "hub", hub.addr).start().await.unwrap();
+            let mut gather_hubs = Vec::new();
+            // Spoke i of every gather runs on host thread i % 32, each thread with one runtime,
+            // as the raw side's connection i goes to server i % 32.
+            let mut hosted: Vec<Vec<_>> = (0..raw_echo.len()).map(|_| Vec::new()).collect();
+            for (n, _) in sizes.gathers {
+                let gather_hub = listening::<Hub>(&creds, &format!("hub-{n}")).start().await.unwrap();
+                for i in 0..n {
+                    let builder =
+                        connecting::<Spoke>(&creds, &format!("spoke-{n}-{i}"), "hub", gather_hub.local_addr());
+                    hosted[i % raw_echo.len()].push((builder, None));
+                }
+                gather_hubs.push(gather_hub);
+            }
+            // The fan-out hub's subscribers, spread the same way.
+            let fan_out_hub = listening::<Hub>(&creds, "hub-fan-out").start().await.unwrap();
+            for i in 0..FAN_OUT as usize {
+                let builder = connecting::<Spoke>(&creds, &format!("subscriber-{i}"), "hub", fan_out_hub.local_addr());
+                hosted[i % raw_echo.len()].push((builder, Some(Arc::clone(&loci_fanned))));
+            }
+            let spokes: Vec<std::thread::JoinHandle<()>> = hosted.into_iter().map(host_spokes).collect();
+            for (hub, (n, _)) in gather_hubs.iter().zip(sizes.gathers) {
+                while hub.here().remotes::<Spoke>().connected().len() < n {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            while fan_out_hub.here().local(ticks).observer_count() < FAN_OUT as usize {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        }
-        (endpoint, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, spokes)
-    });
+            // The raw side: a stream to each of `FAN_OUT` receivers on 32 threads.
+            let mut raw_fan_out = Vec::new();
+            for i in 0..FAN_OUT as usize {
+                let connection = raw::connect(&endpoint, raw_receivers[i % raw_receivers.len()]).await;
+                raw_fan_out.push(connection.open_uni().await.unwrap());
+                raw_fan_out_connections.push(connection);
+            }
+            (endpoint, raw_conn, raw_gather, raw_tick_conn, spoke, gather_hubs, spokes, fan_out_hub, raw_fan_out)
+        });
+    let raw_fan_out = tokio::sync::Mutex::new(raw_fan_out);
 
     let raw_receipts = Arc::new(Receipts::default());
     let loci_receipts = Arc::new(Receipts::default());
@@ -589,6 +685,12 @@ fn main() {
         loci_lossy_receipts: &loci_lossy_receipts,
         tarpc: &tarpc,
         udp: &udp,
+        fan_out: FanOut {
+            hub: &fan_out_hub,
+            loci_received: &loci_fanned,
+            raw_streams: &raw_fan_out,
+            raw_received: &raw_fanned,
+        },
     };
     let selected: Vec<usize> =
         (0..NAMES.len()).filter(|i| args.only.as_deref().is_none_or(|only| NAMES[*i].contains(only))).collect();
@@ -623,16 +725,22 @@ fn main() {
 }
 
 /// Runs the spokes `builders` on a thread of their own, on one single-threaded runtime, until
-/// the process ends.
-fn host_spokes(builders: Vec<loci::Builder<Spoke>>) -> std::thread::JoinHandle<()> {
+/// the process ends. A spoke given a counter subscribes to its hub's `ticks` and counts them.
+fn host_spokes(builders: Vec<(loci::Builder<Spoke>, Option<Arc<AtomicU64>>)>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("spoke-host".to_owned())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 let mut running = Vec::new();
-                for builder in builders {
-                    running.push(builder.start().await.unwrap());
+                for (builder, counter) in builders {
+                    let spoke = builder.start().await.unwrap();
+                    if let Some(counter) = counter {
+                        let _ = spoke.here().remote(ticks).as_local().observe(move |_| {
+                            counter.fetch_add(1, Ordering::AcqRel);
+                        });
+                    }
+                    running.push(spoke);
                 }
                 std::future::pending::<()>().await;
             });
