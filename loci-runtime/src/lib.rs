@@ -55,6 +55,7 @@ mod reconnect;
 mod reload;
 mod remote;
 mod remotes;
+mod running;
 pub mod spec;
 mod spore;
 #[cfg(feature = "testing")]
@@ -68,7 +69,7 @@ pub use connection::dropped_occurrences;
 pub use core::Reconnect;
 pub use error::{Error, RemoteError, Result};
 pub use here::{Access, All, Answer, Each, Here, LocalCall, PerRemote, PerRemoteEvents, PerRemoteValues, Selected};
-pub use instance::{Builder, Instance, Running};
+pub use instance::{Builder, Instance};
 pub use local::Local;
 pub use loci_macros::multitier;
 pub use placement::{
@@ -79,6 +80,7 @@ pub use placement::{
 pub use reactive::{Event, Observation, Signal, Var};
 pub use remote::{Remote, Traffic};
 pub use remotes::Remotes;
+pub use running::Running;
 pub use spore::{Anywhere, RunsOn, Spore, SporeError, UntypedSpore};
 pub use transport::Security;
 

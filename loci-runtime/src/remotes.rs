@@ -80,7 +80,7 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
         let core = &self.here.core;
         let local =
             core.endpoint.get().and_then(|endpoint| endpoint.local_addr().ok()).unwrap_or(([0, 0, 0, 0], 0).into());
-        let addrs = crate::instance::resolve(&target, local).await.map_err(unreachable)?;
+        let addrs = crate::running::resolve(&target, local).await.map_err(unreachable)?;
         let mut last = String::new();
         for addr in addrs {
             match crate::connection::dial(self.here, tie, addr).await {
