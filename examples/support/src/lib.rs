@@ -66,3 +66,8 @@ mod tests {
         assert_eq!(counts, BTreeMap::from([("loci".into(), 2), ("quic".into(), 2), ("2x".into(), 1)]));
     }
 }
+
+/// The page on this crate, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/example-support.md")]
+pub struct Guide;
