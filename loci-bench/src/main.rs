@@ -4,6 +4,7 @@
 //! measuring side runs on the main thread's runtime. Raw and loci runs alternate within each
 //! round (and swap order every round), so machine drift hits both alike.
 
+mod hold;
 mod peers;
 mod raw;
 mod stats;
@@ -62,9 +63,19 @@ struct Args {
     /// Run one side only, `raw` or `loci` (for profiling; no ratios)
     #[arg(long)]
     side: Option<String>,
+    /// Internal: be the peer holding many connections, `raw` or `loci`, in a child process
+    #[arg(long, hide = true, requires = "creds")]
+    hold: Option<String>,
+    /// Internal: the cluster credentials the holding peer uses
+    #[arg(long, hide = true)]
+    creds: Option<PathBuf>,
 }
 
-const NAMES: [&str; 13] = [
+/// The scale measurement outside the table: one peer holding this many connections.
+const HOLD_NAME: &str = "1000 connections on one peer";
+const HELD_CONNECTIONS: usize = 1000;
+
+const NAMES: [&str; 15] = [
     "call p50, 1 in flight",
     "call, 64 in flight",
     "events",
@@ -78,6 +89,8 @@ const NAMES: [&str; 13] = [
     "vs UDP floor: call p50",
     "from_all N=256",
     "fan-out to 100",
+    "vs tonic: call p50",
+    "vs tonic: 64 in flight",
 ];
 
 /// How many subscribers the fan-out row sends each event to.
@@ -125,6 +138,7 @@ struct Setup<'a> {
     loci_lossy_receipts: &'a Arc<Receipts>,
     tarpc: &'a peers::EchoClient,
     udp: &'a tokio::net::UdpSocket,
+    grpc: &'a peers::grpc::EchoClient,
     fan_out: FanOut<'a>,
 }
 
@@ -187,7 +201,7 @@ impl Setup<'_> {
                 })
                 .await,
             ),
-            (0 | 8 | 10, Side::Loci) => with_count(
+            (0 | 8 | 10 | 13, Side::Loci) => with_count(
                 sizes.calls_sequential,
                 sequential(sizes.calls_sequential, || async {
                     assert_eq!(self.spoke.here().remote(hub_echo).call(payload).await.unwrap(), payload);
@@ -201,7 +215,7 @@ impl Setup<'_> {
                 })
                 .await,
             ),
-            (1 | 9, Side::Loci) => with_count(
+            (1 | 9 | 14, Side::Loci) => with_count(
                 sizes.calls_concurrent,
                 concurrent(sizes.calls_concurrent, || async {
                     assert_eq!(self.spoke.here().remote(hub_echo).call(payload).await.unwrap(), payload);
@@ -275,6 +289,20 @@ impl Setup<'_> {
                 sizes.calls_concurrent,
                 concurrent(sizes.calls_concurrent, || async {
                     assert_eq!(peers::tarpc_call(self.tarpc, &payload).await, payload);
+                })
+                .await,
+            ),
+            (13, Side::Raw) => with_count(
+                sizes.calls_sequential,
+                sequential(sizes.calls_sequential, || async {
+                    assert_eq!(self.grpc.call(&payload).await, payload);
+                })
+                .await,
+            ),
+            (14, Side::Raw) => with_count(
+                sizes.calls_concurrent,
+                concurrent(sizes.calls_concurrent, || async {
+                    assert_eq!(self.grpc.call(&payload).await, payload);
                 })
                 .await,
             ),
@@ -527,6 +555,9 @@ fn raw_server<F: Future<Output = ()> + 'static>(
 
 fn main() {
     let args = Args::parse();
+    if let (Some(side), Some(creds)) = (&args.hold, &args.creds) {
+        hold::serve(side, creds);
+    }
     let sizes = if args.quick {
         Sizes {
             calls_sequential: 500,
@@ -548,6 +579,7 @@ fn main() {
     };
     let rounds = args.rounds.unwrap_or(if args.quick { 2 } else { 5 });
     let _ = EPOCH.set(Instant::now());
+    let setting_up = Instant::now();
     let creds = loci_tests::credentials("bench");
     let (server_config, client_config) = raw::configs(&loci_tests::issued::<Hub>(&creds, "raw"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -565,11 +597,18 @@ fn main() {
         }
     });
 
-    // tarpc and the UDP floor serve on their own threads and runtimes, like every other server.
+    // tarpc, tonic and the UDP floor serve on their own threads and runtimes, like every other
+    // server.
     let tarpc_addr = serve_on_thread("tarpc-server", peers::serve_tarpc);
+    let grpc_addr = serve_on_thread("grpc-server", peers::grpc::serve);
     let udp_addr = serve_on_thread("udp-server", peers::serve_udp);
-    let (tarpc, udp) =
-        runtime.block_on(async { (peers::tarpc_client(tarpc_addr).await, peers::udp_client(udp_addr).await) });
+    let (tarpc, grpc, udp) = runtime.block_on(async {
+        (
+            peers::tarpc_client(tarpc_addr).await,
+            peers::grpc::EchoClient::connect(grpc_addr).await,
+            peers::udp_client(udp_addr).await,
+        )
+    });
 
     // loci servers: one hub for calls, events and connects; hubs with 1, 8, 32 and 256 spokes
     // for aggregation.
@@ -685,6 +724,7 @@ fn main() {
         loci_lossy_receipts: &loci_lossy_receipts,
         tarpc: &tarpc,
         udp: &udp,
+        grpc: &grpc,
         fan_out: FanOut {
             hub: &fan_out_hub,
             loci_received: &loci_fanned,
@@ -695,6 +735,7 @@ fn main() {
     let selected: Vec<usize> =
         (0..NAMES.len()).filter(|i| args.only.as_deref().is_none_or(|only| NAMES[*i].contains(only))).collect();
     let mut results: Vec<Measurement> = NAMES.iter().map(|_| Measurement::default()).collect();
+    eprintln!("set up in {:.1} s", setting_up.elapsed().as_secs_f64());
     let started = Instant::now();
     for round in 0..rounds {
         // Alternate which side goes first, so neither always runs on a warmer or cooler machine.
@@ -714,12 +755,27 @@ fn main() {
         }
         eprintln!("round {}/{rounds} done ({:.1} s)", round + 1, started.elapsed().as_secs_f64());
     }
+    let held = if args.only.as_deref().is_none_or(|only| HOLD_NAME.contains(only)) {
+        let holds = if args.quick { 1 } else { 3 };
+        let mut held: Vec<(hold::Held, hold::Held)> = Vec::new();
+        for round in 0..holds {
+            // Alternate which side goes first here too.
+            let (first, second) = if round % 2 == 0 { (Side::Raw, Side::Loci) } else { (Side::Loci, Side::Raw) };
+            let a = runtime.block_on(hold::measure(first, HELD_CONNECTIONS, &creds, &client_config));
+            let b = runtime.block_on(hold::measure(second, HELD_CONNECTIONS, &creds, &client_config));
+            held.push(if round % 2 == 0 { (a, b) } else { (b, a) });
+        }
+        eprintln!("{HOLD_NAME}: done ({:.1} s)", started.elapsed().as_secs_f64());
+        Some(held)
+    } else {
+        None
+    };
     drop(raw_client);
 
     let reactive =
         runtime.block_on(reactive_figures(&setup, if args.quick { 20_000 } else { 200_000 }, sizes.calls_sequential));
     let calls = runtime.block_on(call_figures(&setup, sizes.calls_concurrent));
-    report(&selected, &results, rounds, &args.json, &reactive, &calls);
+    report(&selected, &results, rounds, &args.json, &reactive, &calls, held.as_deref());
     // Server threads run until the process exits.
     std::process::exit(0);
 }
@@ -829,6 +885,7 @@ fn target(name: &str, m: &Measurement) -> Option<(String, f64, bool)> {
         "from_all N=32" | "from_all N=256" => Some(("p50 ≤ 1.2×".into(), p50, p50 <= 1.2)),
         "connect" => Some(("p50 ≤ 1.3×".into(), p50, p50 <= 1.3)),
         "vs tarpc: 64 in flight" => Some(("rate ≥ 1.5×".into(), throughput, throughput >= 1.5)),
+        "vs tonic: 64 in flight" => Some(("rate ≥ 2×".into(), throughput, throughput >= 2.0)),
         "vs UDP floor: call p50" => Some(("p50 ≤ 1.15×".into(), p50, p50 <= 1.15)),
         _ => None,
     }
@@ -911,6 +968,7 @@ fn report(
     json: &std::path::Path,
     reactive: &ReactiveFigures,
     calls: &CallFigures,
+    held: Option<&[(hold::Held, hold::Held)]>,
 ) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1023,7 +1081,8 @@ fn report(
         }
         _ => serde_json::Value::Null,
     };
-    let document = serde_json::json!({ "date": date, "rounds": rounds, "cores": cores, "cpu": cpu, "results": rows, "signals": signals, "calls": call_forms, "delivery": delivery });
+    let connections = held.map_or(serde_json::Value::Null, report_held);
+    let document = serde_json::json!({ "date": date, "rounds": rounds, "cores": cores, "cpu": cpu, "results": rows, "signals": signals, "calls": call_forms, "delivery": delivery, "connections": connections });
     if let Some(dir) = json.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -1031,4 +1090,42 @@ fn report(
         Ok(()) => println!("wrote {}", json.display()),
         Err(error) => eprintln!("could not write {}: {error}", json.display()),
     }
+}
+
+/// Prints the medians of the holding rounds (raw, loci) and returns them as JSON.
+fn report_held(held: &[(hold::Held, hold::Held)]) -> serde_json::Value {
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let bytes = |pick: fn(&(hold::Held, hold::Held)) -> hold::Held| {
+        median(held.iter().map(|h| pick(h).bytes_per_connection as f64).collect())
+    };
+    let seconds = |pick: fn(&(hold::Held, hold::Held)) -> hold::Held| {
+        median(held.iter().map(|h| pick(h).connect_all.as_secs_f64()).collect())
+    };
+    let (raw_bytes, loci_bytes) = (bytes(|h| h.0), bytes(|h| h.1));
+    let (raw_seconds, loci_seconds) = (seconds(|h| h.0), seconds(|h| h.1));
+    let met = loci_bytes <= 40_000.0;
+    println!(
+        "connections: one peer holding {HELD_CONNECTIONS}: {:.1} KB each for loci against {:.1} KB for raw (target ≤ 40 KB {}); connecting them all took {:.2} s against {:.2} s ({:.2}×); median of {} rounds",
+        loci_bytes / 1e3,
+        raw_bytes / 1e3,
+        if met { "✓" } else { "✗" },
+        loci_seconds,
+        raw_seconds,
+        loci_seconds / raw_seconds,
+        held.len(),
+    );
+    serde_json::json!({
+        "connections": HELD_CONNECTIONS,
+        "rounds": held.len(),
+        "raw_bytes_per_connection": raw_bytes,
+        "loci_bytes_per_connection": loci_bytes,
+        "target_bytes_per_connection": 40_000,
+        "met": met,
+        "raw_connect_all_s": raw_seconds,
+        "loci_connect_all_s": loci_seconds,
+        "connect_all_ratio": loci_seconds / raw_seconds,
+    })
 }

@@ -1,4 +1,5 @@
 //! What a Rust user would pick instead of loci, doing the same echo: tarpc over TCP (bincode),
+//! tonic (gRPC over HTTP/2, prost),
 //! and the floor under every RPC on this machine, a UDP ping-pong of the same 16 bytes.
 
 use std::net::SocketAddr;
@@ -85,4 +86,107 @@ pub async fn udp_ping(socket: &tokio::net::UdpSocket, payload: &Payload) -> Payl
     let len = socket.recv(&mut answer).await.expect("an answer");
     assert_eq!(len, 16);
     answer
+}
+
+/// The echo service as tonic (gRPC over HTTP/2) users write one. `tonic-build` would generate
+/// this from a `.proto` file; it is written out here because the build machine has no
+/// `protoc`, and it is what the generator emits for one unary method: prost messages, a
+/// `Grpc` with `ProstCodec` on both ends, and a router entry under `/bench.Echo/Echo`.
+pub mod grpc {
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::task::{Context, Poll};
+
+    use tonic::codegen::{http, BoxFuture, Service};
+    use tonic::{Request, Response, Status};
+
+    use crate::Payload;
+
+    /// The message both ways: `message Echo { bytes payload = 1; }`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct EchoMessage {
+        /// The 16-byte payload.
+        #[prost(bytes = "vec", tag = "1")]
+        pub payload: Vec<u8>,
+    }
+
+    const PATH: &str = "/bench.Echo/Echo";
+
+    /// The server side: routes `/bench.Echo/Echo` to an echo.
+    #[derive(Clone)]
+    struct EchoServer;
+
+    impl tonic::server::NamedService for EchoServer {
+        const NAME: &'static str = "bench.Echo";
+    }
+
+    /// The unary method itself.
+    struct EchoMethod;
+
+    impl tonic::server::UnaryService<EchoMessage> for EchoMethod {
+        type Response = EchoMessage;
+        type Future = std::future::Ready<Result<Response<EchoMessage>, Status>>;
+
+        fn call(&mut self, request: Request<EchoMessage>) -> Self::Future {
+            std::future::ready(Ok(Response::new(request.into_inner())))
+        }
+    }
+
+    impl Service<http::Request<tonic::body::Body>> for EchoServer {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Infallible>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+            if request.uri().path() != PATH {
+                return Box::pin(async { Ok(Status::unimplemented("no such method").into_http()) });
+            }
+            Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.unary(EchoMethod, request).await)
+            })
+        }
+    }
+
+    /// Serves the gRPC echo on a loopback port until the process ends; its address.
+    pub async fn serve() -> SocketAddr {
+        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+            .expect("a gRPC listener")
+            .with_nodelay(Some(true));
+        let addr = incoming.local_addr().expect("its address");
+        tokio::spawn(tonic::transport::Server::builder().add_service(EchoServer).serve_with_incoming(incoming));
+        addr
+    }
+
+    /// A gRPC client on one HTTP/2 connection to `addr`; clones share the connection.
+    #[derive(Clone)]
+    pub struct EchoClient(tonic::client::Grpc<tonic::transport::Channel>);
+
+    impl EchoClient {
+        /// Connects to the server at `addr`.
+        pub async fn connect(addr: SocketAddr) -> Self {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .expect("a gRPC endpoint")
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .expect("a gRPC connection");
+            EchoClient(tonic::client::Grpc::new(channel))
+        }
+
+        /// One echo through gRPC.
+        pub async fn call(&self, payload: &Payload) -> Payload {
+            let mut grpc = self.0.clone();
+            grpc.ready().await.expect("a ready gRPC channel");
+            let request = Request::new(EchoMessage { payload: payload.to_vec() });
+            let path = http::uri::PathAndQuery::from_static(PATH);
+            let answer: Response<EchoMessage> =
+                grpc.unary(request, path, tonic_prost::ProstCodec::default()).await.expect("a gRPC answer");
+            answer.into_inner().payload.as_slice().try_into().expect("a 16-byte answer")
+        }
+    }
 }
