@@ -1,4 +1,4 @@
-//! loci against raw quinn, side by side in one run.
+//! loci against raw quinn, tarpc, tonic and a UDP floor, side by side in one run.
 //!
 //! Every server-side peer runs on its own thread with its own single-threaded runtime; the
 //! measuring side runs on the main thread's runtime. Raw and loci runs alternate within each
@@ -46,7 +46,7 @@ fn now_ns() -> u64 {
 }
 
 #[derive(Parser)]
-#[command(about = "loci against a hand-written quinn + postcard baseline, in one run")]
+#[command(about = "loci against hand-written quinn, tarpc, tonic and a UDP floor, in one run")]
 struct Args {
     /// Small sizes and two rounds: finishes in well under a minute (for CI)
     #[arg(long)]

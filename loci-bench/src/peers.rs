@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use futures_util::{future, StreamExt};
+use futures_util::StreamExt;
 use tarpc::server::{self, Channel};
 use tarpc::tokio_serde::formats::Bincode;
 
@@ -26,16 +26,19 @@ impl Echo for EchoServer {
     }
 }
 
-/// Serves the tarpc echo on a loopback port until the process ends; its address.
+/// Serves the tarpc echo on a loopback port until the process ends; its address. Like
+/// `tarpc::serde_transport::tcp::listen`, with `TCP_NODELAY` set on every connection, as for
+/// every other TCP peer here.
 pub async fn serve_tarpc() -> SocketAddr {
-    let mut listener =
-        tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.expect("a tarpc listener");
-    let addr = listener.local_addr();
-    listener.config_mut().max_frame_length(1 << 20);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a tarpc listener");
+    let addr = listener.local_addr().expect("its address");
     tokio::spawn(async move {
-        listener
-            .filter_map(|accepted| future::ready(accepted.ok()))
-            .map(server::BaseChannel::with_defaults)
+        let accepted = futures_util::stream::unfold(listener, |listener| async move {
+            let (stream, _) = listener.accept().await.ok()?;
+            Some((stream, listener))
+        });
+        accepted
+            .map(|stream| server::BaseChannel::with_defaults(tarpc_transport(stream)))
             .map(|channel| {
                 channel.execute(EchoServer.serve()).for_each(|response| async move {
                     tokio::spawn(response);
@@ -48,10 +51,23 @@ pub async fn serve_tarpc() -> SocketAddr {
     addr
 }
 
+/// A TCP stream framed as tarpc's TCP transport frames it (length-delimited bincode).
+fn tarpc_transport<Item, SinkItem>(
+    stream: tokio::net::TcpStream,
+) -> tarpc::serde_transport::Transport<tokio::net::TcpStream, Item, SinkItem, Bincode<Item, SinkItem>>
+where
+    Item: for<'de> serde::Deserialize<'de>,
+    SinkItem: serde::Serialize,
+{
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    let framing = tokio_util::codec::LengthDelimitedCodec::builder().max_frame_length(1 << 20).new_codec();
+    tarpc::serde_transport::new(tokio_util::codec::Framed::new(stream, framing), Bincode::default())
+}
+
 /// A tarpc client connected to `addr`.
 pub async fn tarpc_client(addr: SocketAddr) -> EchoClient {
-    let transport = tarpc::serde_transport::tcp::connect(addr, Bincode::default).await.expect("a tarpc connection");
-    EchoClient::new(tarpc::client::Config::default(), transport).spawn()
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("a tarpc connection");
+    EchoClient::new(tarpc::client::Config::default(), tarpc_transport(stream)).spawn()
 }
 
 /// One echo through tarpc.
