@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
-use loci::wire::{encode_frame, Header, Hello};
+use loci::wire::{decode_frame, encode_frame, Header, Hello};
 use loci::Module;
 
 use crate::{raw, with_loci, Side};
@@ -37,13 +37,18 @@ pub fn serve(side: &str, creds: &Path) -> ! {
     let addr = runtime.block_on(async {
         match side {
             "raw" => {
-                let (server, _) = raw::configs(&loci_tests::issued::<with_loci::bench::Hub>(creds, "raw-holder"));
+                let (mut server, _) = raw::configs(&loci_tests::issued::<with_loci::bench::Hub>(creds, "raw-holder"));
+                // The stream limits loci's connections have (one bidirectional stream, no
+                // unidirectional ones): quinn keeps per-stream state for what a remote may
+                // open, so quinn's defaults (100 of each) would cost the raw side memory loci
+                // does not pay. One stream at a time still serves the echo.
+                server.transport_config(raw::transport_with_streams(1, 0));
                 let endpoint = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).expect("an endpoint");
                 let addr = endpoint.local_addr().expect("its address");
                 tokio::spawn(raw::serve_echo(endpoint));
                 addr
             }
-            _ => {
+            "loci" => {
                 let running = loci_tests::listening::<with_loci::bench::Hub>(creds, "holder")
                     .max_connections_per_tie(4096)
                     .start()
@@ -54,6 +59,7 @@ pub fn serve(side: &str, creds: &Path) -> ! {
                 std::mem::forget(running);
                 addr
             }
+            other => panic!("--hold takes `raw` or `loci`, not `{other}`"),
         }
     });
     println!("{addr}");
@@ -66,15 +72,18 @@ pub fn serve(side: &str, creds: &Path) -> ! {
     match runtime.block_on(std::future::pending::<std::convert::Infallible>()) {}
 }
 
-/// The resident memory of process `pid`, in bytes.
-fn resident(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).unwrap_or("0");
-    kib.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0) * 1024
+/// The resident memory of the holder, in bytes; it must still run (a holder that died would
+/// read as no memory at all).
+fn resident(holder: &mut Child) -> u64 {
+    assert!(matches!(holder.try_wait(), Ok(None)), "the holder process ended early");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", holder.id())).expect("the holder's status");
+    let kib = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).expect("the holder's resident memory");
+    kib.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a size in kB") * 1024
 }
 
-/// Starts the holder of `side` in a child process; the child and its address.
-fn start_holder(side: Side, creds: &Path) -> (Child, SocketAddr) {
+/// Starts the holder of `side` in a child process; the child, its output (kept open until
+/// the child ends) and its address.
+fn start_holder(side: Side, creds: &Path) -> (Child, BufReader<std::process::ChildStdout>, SocketAddr) {
     let mut child = Command::new(std::env::current_exe().expect("this executable"))
         .args(["--hold", side.name(), "--creds"])
         .arg(creds)
@@ -82,13 +91,18 @@ fn start_holder(side: Side, creds: &Path) -> (Child, SocketAddr) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("the holder process starts");
+    let mut output = BufReader::new(child.stdout.take().expect("its output"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("its output")).read_line(&mut line).expect("its address");
-    (child, line.trim().parse().expect("the holder prints its address"))
+    output.read_line(&mut line).expect("its address");
+    (child, output, line.trim().parse().expect("the holder prints its address"))
 }
 
-/// A connection the loci holder has admitted: TLS, then this spoke's hello and the hub's answer.
-async fn loci_joined(endpoint: &quinn::Endpoint, addr: SocketAddr, n: usize) -> quinn::Connection {
+/// A connection made usable, with the streams that must stay open as long as it is held.
+type Joined = (quinn::Connection, Option<(quinn::SendStream, quinn::RecvStream)>);
+
+/// A connection the loci holder has admitted: TLS, then this spoke's hello and the hub's hello
+/// in answer (a refusal would be a `Refused` frame, or the connection closed).
+async fn loci_joined(endpoint: &quinn::Endpoint, addr: SocketAddr, n: usize) -> Joined {
     let spec = <with_loci::bench::__LociModule as Module>::SPEC;
     let connection = endpoint.connect(addr, loci::credentials::CLUSTER_SERVER_NAME).unwrap().await.unwrap();
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
@@ -101,55 +115,53 @@ async fn loci_joined(endpoint: &quinn::Endpoint, addr: SocketAddr, n: usize) -> 
     recv.read_exact(&mut length).await.expect("the hub's hello");
     let mut answer = vec![0u8; u32::from_be_bytes(length) as usize];
     recv.read_exact(&mut answer).await.expect("the hub's hello");
+    assert!(matches!(decode_frame(&answer), Ok((Header::Hello(_), _))), "the hub did not admit spoke {n}");
     // The streams stay open with the connection: a loci connection keeps its one stream.
-    std::mem::forget((send, recv));
-    connection
+    (connection, Some((send, recv)))
 }
 
 /// Connects `n` remotes to a holder of `side` in a child process and measures what they cost it.
 pub async fn measure(side: Side, n: usize, creds: &Path, raw_client: &quinn::ClientConfig) -> Held {
-    let (mut child, addr) = start_holder(side, creds);
+    let (mut child, output, addr) = start_holder(side, creds);
+    // Credentials and the client endpoint are made before the timing starts, on both sides.
+    let endpoint = match side {
+        Side::Raw => raw::client_endpoint(raw_client),
+        Side::Loci => loci_tests::raw::client(&loci_tests::issued::<with_loci::bench::Spoke>(creds, "holder-client")),
+    };
     // Let the holder settle before the baseline is read.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = resident(child.id());
+    let before = resident(&mut child);
     let payload: crate::Payload = *b"sixteen byte msg";
     let started = Instant::now();
-    let (endpoint, connections) = match side {
+    let connections: Vec<Joined> = match side {
         Side::Raw => {
-            let endpoint = raw::client_endpoint(raw_client);
-            let connections: Vec<quinn::Connection> = stream::iter(0..n)
+            stream::iter(0..n)
                 .map(|_| async {
                     let connection = raw::connect(&endpoint, addr).await;
                     assert_eq!(raw::call(&connection, &payload).await, payload);
-                    connection
+                    (connection, None)
                 })
                 .buffer_unordered(DIALS_AT_ONCE)
                 .collect()
-                .await;
-            (endpoint, connections)
+                .await
         }
         Side::Loci => {
-            let endpoint =
-                loci_tests::raw::client(&loci_tests::issued::<with_loci::bench::Spoke>(creds, "holder-client"));
-            let connections: Vec<quinn::Connection> = stream::iter(0..n)
-                .map(|i| loci_joined(&endpoint, addr, i))
-                .buffer_unordered(DIALS_AT_ONCE)
-                .collect()
-                .await;
-            (endpoint, connections)
+            stream::iter(0..n).map(|i| loci_joined(&endpoint, addr, i)).buffer_unordered(DIALS_AT_ONCE).collect().await
         }
     };
     let connect_all = started.elapsed();
     // Let the holder finish what admission left to do (tasks, first keep-alives).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let held = resident(child.id());
-    let open = connections.iter().filter(|c| c.close_reason().is_none()).count();
+    let held = resident(&mut child);
+    let open = connections.iter().filter(|(c, _)| c.close_reason().is_none()).count();
     assert_eq!(open, n, "the {} holder closed connections", side.name());
-    for connection in &connections {
+    for (connection, _) in &connections {
         connection.close(0u32.into(), b"done");
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    drop(connections);
     drop(child.stdin.take());
     let _ = child.wait();
+    drop(output);
     Held { bytes_per_connection: held.saturating_sub(before) / n as u64, connect_all }
 }

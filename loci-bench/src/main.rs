@@ -71,8 +71,9 @@ struct Args {
     creds: Option<PathBuf>,
 }
 
-/// The scale measurement outside the table: one peer holding this many connections.
-const HOLD_NAME: &str = "1000 connections on one peer";
+/// The scale measurement outside the table: one peer holding this many connections
+/// (`--only holding` selects it alone; it always measures both sides, so `--side` skips it).
+const HOLD_NAME: &str = "one peer holding 1000";
 const HELD_CONNECTIONS: usize = 1000;
 
 const NAMES: [&str; 15] = [
@@ -755,7 +756,7 @@ fn main() {
         }
         eprintln!("round {}/{rounds} done ({:.1} s)", round + 1, started.elapsed().as_secs_f64());
     }
-    let held = if args.only.as_deref().is_none_or(|only| HOLD_NAME.contains(only)) {
+    let held = if args.side.is_none() && args.only.as_deref().is_none_or(|only| HOLD_NAME.contains(only)) {
         let holds = if args.quick { 1 } else { 3 };
         let mut held: Vec<(hold::Held, hold::Held)> = Vec::new();
         for round in 0..holds {

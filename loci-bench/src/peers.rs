@@ -33,9 +33,13 @@ pub async fn serve_tarpc() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a tarpc listener");
     let addr = listener.local_addr().expect("its address");
     tokio::spawn(async move {
+        // A failed accept (out of descriptors, say) is skipped, as tarpc's `Incoming` does.
         let accepted = futures_util::stream::unfold(listener, |listener| async move {
-            let (stream, _) = listener.accept().await.ok()?;
-            Some((stream, listener))
+            loop {
+                if let Ok((stream, _)) = listener.accept().await {
+                    return Some((stream, listener));
+                }
+            }
         });
         accepted
             .map(|stream| server::BaseChannel::with_defaults(tarpc_transport(stream)))

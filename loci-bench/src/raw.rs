@@ -18,9 +18,22 @@ use crate::{Payload, Tick};
 const ALPN: &[u8] = b"loci-bench-raw";
 
 fn transport() -> Arc<quinn::TransportConfig> {
+    Arc::new(transport_config())
+}
+
+fn transport_config() -> quinn::TransportConfig {
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_millis(500)));
     transport.max_idle_timeout(Some(quinn::IdleTimeout::try_from(Duration::from_secs(2)).unwrap()));
+    transport
+}
+
+/// The same transport, allowing a remote at most `bidi` bidirectional and `uni`
+/// unidirectional streams at once.
+pub fn transport_with_streams(bidi: u32, uni: u32) -> Arc<quinn::TransportConfig> {
+    let mut transport = transport_config();
+    transport.max_concurrent_bidi_streams(bidi.into());
+    transport.max_concurrent_uni_streams(uni.into());
     Arc::new(transport)
 }
 
