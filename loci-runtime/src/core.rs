@@ -697,6 +697,15 @@ impl Core {
     }
 
     /// The connections to remotes of kind `peer`, on local tie `tie` if given.
+    /// One connection to a remote of kind `peer` (on tie `tie`, if given), without collecting
+    /// them all: what an access of a `Single` or `Optional` tie needs on every call.
+    pub fn first_connection_on(&self, peer: u16, tie: Option<u16>) -> Option<Arc<Connection>> {
+        lock(&self.connections)
+            .values()
+            .find(|c| c.info.peer == peer && tie.is_none_or(|tie| tie == c.info.tie))
+            .cloned()
+    }
+
     pub fn connections_on(&self, peer: u16, tie: Option<u16>) -> Vec<Arc<Connection>> {
         lock(&self.connections)
             .values()

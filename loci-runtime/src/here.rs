@@ -191,6 +191,11 @@ impl<'a, P: Peer, V: Placed, K, M> Access<'a, P, V, K, M> {
     async fn the_connection(&self) -> (Option<Arc<crate::core::Connection>>, Option<Duration>) {
         let core = &self.here.core;
         let peer = <V::Peer as Peer>::INDEX;
+        // The usual case, on every call: the remote is there. No clock read, no registration
+        // for changes.
+        if let Some(connection) = core.first_connection_on(peer, self.tie) {
+            return (Some(connection), self.timeout);
+        }
         let started = tokio::time::Instant::now();
         let changed = &core.topology[usize::from(peer)].changed;
         loop {
@@ -199,7 +204,7 @@ impl<'a, P: Peer, V: Placed, K, M> Access<'a, P, V, K, M> {
             tokio::pin!(next_change);
             next_change.as_mut().enable();
             let left = self.timeout.map(|limit| limit.saturating_sub(started.elapsed()));
-            if let Some(connection) = core.connections_on(peer, self.tie).into_iter().next() {
+            if let Some(connection) = core.first_connection_on(peer, self.tie) {
                 return (Some(connection), left);
             }
             let closed = core.closed.load(std::sync::atomic::Ordering::Acquire);

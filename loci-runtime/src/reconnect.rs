@@ -60,7 +60,7 @@ pub(crate) async fn await_single(core: Arc<Core>, peer: u16, tie: u16, give_up: 
         let next_change = changed.notified();
         tokio::pin!(next_change);
         next_change.as_mut().enable();
-        if let Some(back) = core.connections_on(peer, Some(tie)).first() {
+        if let Some(back) = core.first_connection_on(peer, Some(tie)) {
             tracing::info!(remote = %back.info, "the {} is back", back.info.peer_name);
             return;
         }
