@@ -510,6 +510,69 @@ impl<'a> BodyCheck<'a> {
         }
     }
 
+    /// `.over(tie)` after `ctx.remote(item)` or `remote!(..)`: the tie must lead to the peer
+    /// the item or block is placed on. A name that is not a tie of this peer at all is left to
+    /// the type check, whose message already says so at the name.
+    fn over_tie(&self, call: &syn::ExprMethodCall) {
+        let Some(tie_name) = path_ident(&call.args[0]) else { return };
+        let Some(here) = self.model.peers.iter().find(|p| p.ident() == self.peer) else { return };
+        let Some(tie) = here.ties.iter().find(|tie| tie.name.as_ref() == Some(tie_name)) else { return };
+        let Some((target, what)) = self.accessed(&call.receiver) else { return };
+        if &tie.peer == target {
+            return;
+        }
+        let to_target: Vec<&crate::model::Tie> = here.ties.iter().filter(|tie| &tie.peer == target).collect();
+        // Without any tie to the target, the access itself is reported.
+        if to_target.is_empty() {
+            return;
+        }
+        let peer = self.peer;
+        let named: Vec<String> =
+            to_target.iter().filter_map(|tie| tie.name.as_ref()).map(|name| format!("`.over({name})`")).collect();
+        let instead = if named.is_empty() {
+            format!("drop `.over({tie_name})`: the one tie of `{peer}` to `{target}` is used without it")
+        } else {
+            format!("name a tie of `{peer}` to `{target}` instead: {}", named.join(", "))
+        };
+        self.errors.spanned(
+            &call.args[0],
+            format!("`{tie_name}` ties `{peer}` to `{}`, but {what} on `{target}`; {instead}", tie.peer),
+        );
+    }
+
+    /// The peer an access expression reaches and what is there (`this block runs`, `` `hops`
+    /// is placed ``), seen through
+    /// the settings that keep the target (`.timeout(..)`, `.when_connected()`).
+    fn accessed(&self, expr: &Expr) -> Option<(&'a Ident, String)> {
+        match expr {
+            Expr::Paren(paren) => self.accessed(&paren.expr),
+            Expr::MethodCall(call) if ["timeout", "no_timeout", "when_connected"].iter().any(|m| call.method == m) => {
+                self.accessed(&call.receiver)
+            }
+            Expr::MethodCall(call) if call.method == "remote" && call.args.len() == 1 => {
+                let ident = path_ident(&call.args[0])?;
+                if self.shadowed.contains(ident) {
+                    return None;
+                }
+                let (index, item) = self.model.items.iter().enumerate().find(|(_, item)| item.ident() == ident)?;
+                let what = if self.model.blocks.iter().any(|site| site.item == index) {
+                    "this block runs".to_owned()
+                } else {
+                    format!("`{ident}` is placed")
+                };
+                Some((&item.peer, what))
+            }
+            // A lifted block: `::loci::Block::__new(ctx.remote(lifted), captures)`.
+            Expr::Call(call) => match &*call.func {
+                Expr::Path(path) if path.path.segments.last().is_some_and(|last| last.ident == "__new") => {
+                    self.accessed(call.args.first()?)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// `ctx.local(item)`: the item must be placed on this peer and have one local form.
     fn local_access(&self, arg: &Expr) {
         let Some((name, item)) = self.placed_item(arg) else { return };
@@ -529,6 +592,14 @@ impl<'a> BodyCheck<'a> {
             };
             self.errors.spanned(arg, what);
         }
+    }
+}
+
+/// The identifier an expression is, if it is one plain name.
+fn path_ident(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Path(path) => path.path.get_ident(),
+        _ => None,
     }
 }
 
@@ -589,6 +660,9 @@ impl<'ast> Visit<'ast> for BodyCheck<'_> {
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
         if call.method == "remote" && call.args.len() == 1 {
             self.remote_access(&call.args[0]);
+        }
+        if call.method == "over" && call.args.len() == 1 {
+            self.over_tie(call);
         }
         if call.method == "local" && call.args.len() == 1 {
             self.local_access(&call.args[0]);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::error::RemoteError;
 use crate::here::{Access, All, Answer, Each, PerRemote, Selected};
 use crate::placement::{
-    Aggregate, AsLocal, BoxFuture, Captured, FunctionKind, OneTie, Peer, PlacedFunction, TieMultiplicity,
+    Aggregate, AsLocal, BoxFuture, Captured, FunctionKind, NamedTie, OneTie, Peer, PlacedFunction, TieMultiplicity,
 };
 use crate::remote::Remote;
 
@@ -36,6 +36,24 @@ impl<'a, P: Peer, V: PlacedFunction<Args = Captured>, M: TieMultiplicity> Block<
     /// Waits at most `timeout` for the block's result, overriding the instance's default.
     pub fn timeout(self, timeout: Duration) -> Self {
         Block { access: self.access.timeout(timeout), captured: self.captured }
+    }
+
+    /// Runs the block over one named tie only, e.g. `.over(backup)`: the block then has that
+    /// tie's multiplicity, so `.as_local()` reaches the one remote of a `Single` or `Optional`
+    /// tie even where `P` has other ties to the block's peer, and `.from_all()` reaches only
+    /// that tie's remotes.
+    pub fn over<T>(self, tie: impl FnOnce() -> T) -> Block<'a, P, V, T::Multiplicity>
+    where
+        T: NamedTie<P, To = V::Peer>,
+    {
+        Block { access: self.access.over(tie), captured: self.captured }
+    }
+
+    /// When no remote is connected on the tie, `.as_local()` and `.tell()` wait for one to
+    /// connect within the block's timeout instead of failing at once with
+    /// [`RemoteError::NotConnected`]; the timeout covers the wait and the run together.
+    pub fn when_connected(self) -> Self {
+        Block { access: self.access.when_connected(), captured: self.captured }
     }
 
     /// Runs the block on the one remote of a `Single` tie (yielding its result) or an

@@ -29,6 +29,30 @@ pub mod pool {
         caller.tie().map(str::to_owned)
     }
 
+    /// Greets the primary master in a block that runs there.
+    pub async fn greet_primary(ctx: &Here<Worker>, greeting: String) -> Result<String, loci::RemoteError> {
+        remote!(ctx, capture(greeting), |m: &Here<Master>| -> String { format!("{greeting} from {}", m.name()) })
+            .over(primary)
+            .as_local()
+            .await
+    }
+
+    /// Greets the backup master, if there is one, in a block that runs there; with `wait`,
+    /// waits that long for one to connect.
+    pub async fn greet_backup(
+        ctx: &Here<Worker>,
+        greeting: String,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Option<String>, loci::RemoteError> {
+        let block =
+            remote!(ctx, capture(greeting), |m: &Here<Master>| -> String { format!("{greeting} from {}", m.name()) })
+                .over(backup);
+        match wait {
+            Some(wait) => block.when_connected().timeout(wait).as_local().await,
+            None => block.as_local().await,
+        }
+    }
+
     /// The tie the calling master is on, as this worker sees it.
     #[on(Worker)]
     pub fn role(caller: &Remote<Master>) -> String {
@@ -105,6 +129,30 @@ fn each_named_tie_has_its_own_capacity_and_an_optional_one_can_be_waited_for() {
     let nothing =
         block_on(w.here.remote(whoami).over(backup).when_connected().timeout(Duration::from_millis(200)).as_local());
     assert_eq!(nothing, Ok(None));
+}
+
+#[test]
+fn a_remote_block_runs_over_the_named_tie_it_is_given() {
+    let creds = credentials("named-blocks");
+    let m1 = Spawned::start(listening::<Master>(&creds, "m1"));
+    let m2 = Spawned::start(listening::<Master>(&creds, "m2"));
+    let w = worker(&creds, m1.addr, m2.addr);
+    assert_eq!(block_on(pool::greet_primary(&w.here, "hi".into())), Ok("hi from m1".to_owned()));
+    assert_eq!(block_on(pool::greet_backup(&w.here, "hi".into(), None)), Ok(Some("hi from m2".to_owned())));
+
+    // Without a backup, the block has nowhere to run; waiting, it runs on the next one.
+    let gone = w.here.tie(backup).connected().remove(0);
+    assert!(w.here.tie(backup).disconnect(&gone, "replaced"));
+    assert_eq!(block_on(pool::greet_backup(&w.here, "hi".into(), None)), Ok(None));
+    let here = w.here.clone();
+    let m2_addr = m2.addr;
+    let later = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        block_on(here.tie(backup).connect(m2_addr)).map(|remote| remote.name().to_owned())
+    });
+    let waited = block_on(pool::greet_backup(&w.here, "again".into(), Some(Duration::from_secs(5))));
+    assert_eq!(waited, Ok(Some("again from m2".to_owned())));
+    assert_eq!(later.join().unwrap(), Ok("m2".to_owned()));
 }
 
 #[test]
