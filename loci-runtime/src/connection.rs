@@ -39,6 +39,10 @@ pub(crate) const CLOSE_DISCONNECT: u32 = 6;
 /// The remote did not read what it subscribed to: its buffer stayed past its limit for
 /// [`SLOW_READER`], or reached the hard limit.
 const CLOSE_TOO_SLOW: u32 = 7;
+/// Refused because the tie is full (a `Single` or `Optional` tie has its remote, a `Multiple`
+/// one its limit): unlike other refusals this may change, e.g. when a remote that crashed
+/// without closing its connection times out, so a dialler tries again.
+const CLOSE_FULL: u32 = 8;
 
 /// How long a sender that feels backpressure waits for one subscriber to make room before
 /// that subscriber counts as too slow and is disconnected: long enough for any stall that
@@ -59,6 +63,8 @@ const FRAMES_PER_TURN: u32 = 64;
 pub(crate) enum DialError {
     /// The remote (or this side) refused it by rule; retrying will not help.
     Refused(String),
+    /// The remote refused it because the tie is full there; it may have room later.
+    Full(String),
     /// The network or TLS failed; `retry` says whether trying again may help.
     Failed { reason: String, retry: bool },
     /// The two instances are already connected by another connection, which stays; the
@@ -70,6 +76,8 @@ pub(crate) enum DialError {
 enum HelloEnd {
     /// The remote refused the connection by rule.
     Refused,
+    /// The remote refused the connection because the tie is full there.
+    Full,
     /// The remote (this instance id) keeps another connection between the two instances.
     Duplicate(u64),
     /// Anything else: the network, a timeout, a malformed hello.
@@ -91,7 +99,9 @@ fn describe_close(error: &quinn::ConnectionError) -> String {
         quinn::ConnectionError::ApplicationClosed(close) => {
             let reason = String::from_utf8_lossy(&close.reason);
             match close.error_code.into_inner() {
-                code if code == u64::from(CLOSE_REFUSED) => format!("refused: {reason}"),
+                code if code == u64::from(CLOSE_REFUSED) || code == u64::from(CLOSE_FULL) => {
+                    format!("refused: {reason}")
+                }
                 code if code == u64::from(CLOSE_PROTOCOL) => format!("protocol violation: {reason}"),
                 code if code == u64::from(CLOSE_ENDED) => "shut down".to_owned(),
                 code if code == u64::from(CLOSE_FAILED) => format!("stopped after a failure: {reason}"),
@@ -132,6 +142,9 @@ fn hello_end(error: &quinn::ConnectionError) -> HelloEnd {
             if close.error_code.into_inner() == u64::from(CLOSE_REFUSED) =>
         {
             HelloEnd::Refused
+        }
+        quinn::ConnectionError::ApplicationClosed(close) if close.error_code.into_inner() == u64::from(CLOSE_FULL) => {
+            HelloEnd::Full
         }
         quinn::ConnectionError::ApplicationClosed(close)
             if close.error_code.into_inner() == u64::from(CLOSE_DUPLICATE) =>
@@ -186,6 +199,9 @@ fn refuse(quic: &quinn::Connection, local: &str, addr: SocketAddr, refusal: &Ref
         // Not a problem: the two instances stay connected by their other connection.
         tracing::debug!(%addr, "{local} keeps its other connection: {reason}");
         quic.close(CLOSE_DUPLICATE.into(), reason.as_bytes());
+    } else if let Refusal::TieOccupied { .. } | Refusal::TooMany { .. } = refusal {
+        tracing::warn!(%addr, "{local} refused a connection: {reason}");
+        quic.close(CLOSE_FULL.into(), reason.as_bytes());
     } else {
         tracing::warn!(%addr, "{local} refused a connection: {reason}");
         quic.close(CLOSE_REFUSED.into(), reason.as_bytes());
@@ -255,6 +271,7 @@ pub(crate) async fn dial<P: Peer>(here: &Here<P>, tie: u16, addr: SocketAddr) ->
     write_hello(&mut send, own_hello(core, tie)).await.map_err(|reason| DialError::Failed { reason, retry: true })?;
     let hello = read_hello(&quic, &mut frames).await.map_err(|(reason, end)| match end {
         HelloEnd::Refused => DialError::Refused(reason),
+        HelloEnd::Full => DialError::Full(reason),
         HelloEnd::Duplicate(instance) => DialError::AlreadyConnected(instance),
         HelloEnd::Failed => {
             quic.close(CLOSE_PROTOCOL.into(), reason.as_bytes());

@@ -91,7 +91,9 @@ impl<P: Peer, Q: Peer> Remotes<'_, P, Q> {
                         .map(|connection| Remote::new(Arc::clone(&connection.info)))
                         .ok_or_else(|| unreachable("connected by another connection, which just ended".to_owned()));
                 }
-                Err(crate::connection::DialError::Refused(reason)) => return Err(unreachable(reason)),
+                Err(crate::connection::DialError::Refused(reason) | crate::connection::DialError::Full(reason)) => {
+                    return Err(unreachable(reason))
+                }
                 Err(crate::connection::DialError::Failed { reason, .. }) => last = reason,
             }
         }

@@ -52,7 +52,7 @@ async fn dial_target<P: Peer>(here: &Here<P>, tie: u16, target: &str) -> std::re
                 last =
                     DialError::Failed { reason: "connected by another connection, which ended".to_owned(), retry: true }
             }
-            Err(refused @ DialError::Refused(_)) => return Err(refused),
+            Err(refused @ (DialError::Refused(_) | DialError::Full(_))) => return Err(refused),
             Err(failed) => last = failed,
         }
     }
@@ -89,7 +89,7 @@ pub(crate) async fn supervise<P: Peer>(here: Here<P>, tie: u16, target: String, 
             attempt = attempt.saturating_add(1);
             match dial_target(&here, tie, &target).await {
                 Ok(instance) => break instance,
-                Err(DialError::Refused(reason)) => {
+                Err(DialError::Refused(reason) | DialError::Full(reason)) => {
                     tracing::warn!(%target, "the {peer_name} at {target} refused: {reason}")
                 }
                 Err(DialError::Failed { reason, .. }) => {
@@ -123,21 +123,30 @@ impl<P: Peer> Running<P> {
         let spec = self.here.core.spec;
         let peer_name = spec.peer_name(spec.tie(P::INDEX, tie).map_or(0, |tie| tie.peer));
         let mut attempt = 0;
+        let mut told_full = false;
         loop {
-            let reason = match dial_target(&self.here, tie, target).await {
-                Ok(instance) => return Ok(instance),
-                Err(DialError::Refused(reason)) | Err(DialError::Failed { reason, retry: false }) => reason,
-                Err(DialError::Failed { reason, .. }) if tokio::time::Instant::now() >= deadline => reason,
-                Err(DialError::Failed { reason, .. }) => {
-                    tracing::debug!(%target, "{peer_name} not reachable yet ({reason}); retrying");
-                    tokio::time::sleep(self.here.core.reconnect.delay(attempt, 0).min(Duration::from_millis(200)))
-                        .await;
-                    attempt += 1;
-                    continue;
+            let (reason, retry) = match dial_target(&self.here, tie, target).await {
+                Ok(instance) | Err(DialError::AlreadyConnected(instance)) => return Ok(instance),
+                Err(DialError::Refused(reason)) => (reason, false),
+                // The tie is full at the remote, most often because the remote still holds the
+                // connection of a process that crashed (this one's predecessor, say) until it
+                // times out: there is room within the idle timeout.
+                Err(DialError::Full(reason)) => {
+                    if !std::mem::replace(&mut told_full, true) {
+                        tracing::info!(%target, "the {peer_name} at {target} refused for now ({reason}); trying again until the connect timeout");
+                    }
+                    (reason, true)
                 }
-                Err(DialError::AlreadyConnected(instance)) => return Ok(instance),
+                Err(DialError::Failed { reason, retry }) => {
+                    tracing::debug!(%target, "{peer_name} not reachable yet ({reason})");
+                    (reason, retry)
+                }
             };
-            return Err(Error::Connect { peer: peer_name.to_owned(), target: target.to_owned(), reason });
+            if !retry || tokio::time::Instant::now() >= deadline {
+                return Err(Error::Connect { peer: peer_name.to_owned(), target: target.to_owned(), reason });
+            }
+            tokio::time::sleep(self.here.core.reconnect.delay(attempt, 0).min(Duration::from_millis(200))).await;
+            attempt += 1;
         }
     }
 

@@ -219,3 +219,36 @@ fn a_process_restarted_on_its_address_takes_its_tie_over_at_once() {
     assert_eq!(jm.here.remotes::<Monitor>().connected().len(), 1);
     assert_eq!(again.here.remotes::<JobManager>().connected().len(), 1);
 }
+
+#[test]
+fn a_dialler_refused_for_a_full_tie_at_start_tries_again_until_its_connect_timeout() {
+    let creds = credentials("topo-full");
+    let jm =
+        Spawned::start(loci_tests::listening::<JobManager>(&creds, "jm").idle_timeout(Duration::from_millis(1000)));
+    let monitor = Spawned::start(loci_tests::connecting::<Monitor>(&creds, "monitor", "jobmanager", jm.addr));
+    wait_until(|| jm.here.remotes::<Monitor>().connected().len() == 1);
+    // Gone without a word, from an address nobody dials from again: the job manager holds its
+    // one `Optional` monitor until the connection times out.
+    monitor.crash();
+    let crashed_at = Instant::now();
+
+    // Within a short connect timeout the tie stays full, and the error says so.
+    let refused = Spawned::try_start(
+        loci_tests::connecting::<Monitor>(&creds, "monitor2", "jobmanager", jm.addr)
+            .connect_timeout(Duration::from_millis(100)),
+    )
+    .err()
+    .expect("the tie is still full");
+    let refused = refused.to_string();
+    assert!(refused.contains("already has its one remote"), "{refused}");
+
+    // With the default connect timeout (10 s) the new monitor waits for the old connection to
+    // time out, and takes the tie.
+    let again = Spawned::start(loci_tests::connecting::<Monitor>(&creds, "monitor3", "jobmanager", jm.addr));
+    let waited = crashed_at.elapsed();
+    assert!(waited >= Duration::from_millis(500), "connected after {waited:?}, before the old connection timed out");
+    let monitors = jm.here.remotes::<Monitor>().connected();
+    assert_eq!(monitors.len(), 1);
+    assert_eq!(monitors[0].name(), "monitor3");
+    assert_eq!(again.here.remotes::<JobManager>().connected().len(), 1);
+}
