@@ -10,9 +10,14 @@ use crate::Errors;
 
 pub fn module(errors: &Errors, model: &Model) {
     names(errors, model);
-    ties(errors, model);
-    conflicting_backs(errors, model);
-    placements(errors, model);
+    // A peer whose declaration has a mistake may be missing ties: whatever the checks of ties
+    // would find then follows from that one mistake, which is reported already.
+    let ties_known = model.peers.iter().all(|peer| !peer.broken);
+    if ties_known {
+        ties(errors, model);
+        conflicting_backs(errors, model);
+    }
+    placements(errors, model, ties_known);
     mains(errors, model);
     bodies(errors, model);
     lifted(errors, model);
@@ -359,7 +364,7 @@ fn context_peer(errors: &Errors, context: &Option<Context>, peer: &Ident, item: 
     }
 }
 
-fn placements(errors: &Errors, model: &Model) {
+fn placements(errors: &Errors, model: &Model, ties_known: bool) {
     for item in &model.items {
         if !is_peer(model, &item.peer) {
             unknown_peer(errors, model, &item.peer, &format!("in the placement of `{}`", item.ident()));
@@ -369,11 +374,12 @@ fn placements(errors: &Errors, model: &Model) {
         if let Some(requester) = &item.requester {
             if !is_peer(model, &requester.peer) {
                 unknown_peer(errors, model, &requester.peer, &format!("in the requester of `{}`", item.ident()));
-            } else if !model
-                .peers
-                .iter()
-                .find(|p| p.ident() == &requester.peer)
-                .is_some_and(|p| p.ties.iter().any(|t| t.peer == item.peer))
+            } else if ties_known
+                && !model
+                    .peers
+                    .iter()
+                    .find(|p| p.ident() == &requester.peer)
+                    .is_some_and(|p| p.ties.iter().any(|t| t.peer == item.peer))
             {
                 let (name, placed_on, q) = (item.ident(), &item.peer, &requester.peer);
                 errors.spanned(
@@ -500,7 +506,8 @@ impl<'a> BodyCheck<'a> {
                 return;
             }
         }
-        if placed_on == peer && !self.self_tied() {
+        let ties_known = self.model.peers.iter().all(|peer| !peer.broken);
+        if placed_on == peer && ties_known && !self.self_tied() {
             self.errors.spanned(
                 arg,
                 format!(

@@ -71,6 +71,8 @@ pub struct Peer {
     pub ties: Vec<Tie>,
     /// `back(next = prev)` as written.
     pub backs: Vec<(Ident, Ident)>,
+    /// Its `#[peer]` could not be read whole (reported already), so its ties may be missing.
+    pub broken: bool,
 }
 
 impl Peer {
@@ -245,7 +247,7 @@ fn peer(decl: PeerDecl) -> Peer {
             Tie { name: tie.name, peer: tie.peer, multiplicity, written: tie.multiplicity, back: None }
         })
         .collect();
-    Peer { decl: decl.item, ties, backs: decl.backs }
+    Peer { decl: decl.item, ties, backs: decl.backs, broken: decl.broken }
 }
 
 /// Finds each tie's tie back. For tie `t` from `A` to `B`: the tie `A` names in `back(t = u)`;

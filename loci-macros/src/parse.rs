@@ -22,6 +22,8 @@ pub struct PeerDecl {
     /// `back(next = prev)`: a connection on this peer's tie `next` is on the tied peer's tie
     /// `prev` at the other end.
     pub backs: Vec<(Ident, Ident)>,
+    /// Its declaration could not be read whole (reported already): its ties may be missing.
+    pub broken: bool,
 }
 
 /// `Registry = Single`, or with a name, `next: Node = Single`.
@@ -87,9 +89,7 @@ pub fn module(errors: &Errors, module: &ItemMod) -> Option<Module> {
     for item in items {
         match item {
             Item::Struct(item) if has_attr(&item.attrs, "peer") => {
-                if let Some(peer) = peer(errors, item) {
-                    parsed.peers.push(peer);
-                }
+                parsed.peers.push(peer(errors, item));
             }
             Item::Fn(func) if has_attr(&func.attrs, "on") => {
                 if let Some(placed) = placed(errors, func) {
@@ -150,7 +150,9 @@ fn item_attrs(item: &Item) -> &[Attribute] {
     }
 }
 
-fn peer(errors: &Errors, item: &ItemStruct) -> Option<PeerDecl> {
+/// A peer's declaration; one with a mistake is kept (marked broken), so that the module's other
+/// uses of its name are not reported as unknown peers too.
+fn peer(errors: &Errors, item: &ItemStruct) -> PeerDecl {
     let mut item = item.clone();
     let attrs = std::mem::take(&mut item.attrs);
     let mut ties = Vec::new();
@@ -193,7 +195,7 @@ fn peer(errors: &Errors, item: &ItemStruct) -> Option<PeerDecl> {
         errors.spanned(&item.ident, format!("a peer is a plain unit struct: `pub struct {};`", item.ident));
         ok = false;
     }
-    ok.then_some(PeerDecl { item, ties, backs })
+    PeerDecl { item, ties, backs, broken: !ok }
 }
 
 fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
