@@ -49,10 +49,12 @@ fn expand(args: TokenStream2, module: syn::ItemMod) -> TokenStream2 {
     }
 }
 
-/// Errors gathered across phases, reported together (as serde_derive does).
+/// Errors gathered across phases, reported together (as serde_derive does). Dropping it
+/// without [`Errors::finish`] panics, so that no path of the expansion loses gathered errors.
 #[derive(Default)]
 pub(crate) struct Errors {
     errors: RefCell<Vec<syn::Error>>,
+    finished: std::cell::Cell<bool>,
 }
 
 impl Errors {
@@ -65,9 +67,18 @@ impl Errors {
     }
 
     fn finish(self) -> Option<syn::Error> {
-        self.errors.into_inner().into_iter().reduce(|mut all, next| {
+        self.finished.set(true);
+        self.errors.take().into_iter().reduce(|mut all, next| {
             all.combine(next);
             all
         })
+    }
+}
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        if !self.finished.get() && !std::thread::panicking() {
+            panic!("`Errors` dropped without `finish`: the errors gathered so far would be lost");
+        }
     }
 }
