@@ -112,6 +112,9 @@ impl<'a, P: Peer, V: PlacedFunction<Args = Captured>> Bound<Selected<'a, P, V>> 
     }
 
     /// Runs the block one way; fails only when it could not be queued.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may or may not have queued the block.
     pub fn tell(self) -> impl Future<Output = Result<(), RemoteError>> + Send + 'a {
         self.target.tell(self.captured)
     }
@@ -132,6 +135,10 @@ impl<'a, P: Peer, V: PlacedFunction<Args = Captured>> Bound<Each<'a, P, V>> {
     }
 
     /// Runs the block one way on each remote; one queuing result per remote.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may have queued the block for some of the
+    /// remotes and not for others.
     pub fn tell(self) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
         self.target.tell(self.captured)
     }
@@ -152,6 +159,9 @@ impl<'a, P: Peer, V: PlacedFunction<Args = Captured>> Bound<All<'a, P, V>> {
     }
 
     /// Runs the block one way on every connected remote; one queuing result per remote.
+    ///
+    /// # Cancel safety
+    /// As for the one-way run on each selected remote: it may have been queued for some.
     pub fn tell(self) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
         self.target.tell(self.captured)
     }

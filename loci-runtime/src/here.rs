@@ -789,6 +789,10 @@ impl<'a, P: Peer, V: PlacedFunction> Each<'a, P, V> {
     }
 
     /// Calls the function on every selected remote at once; one result per remote.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the calls not answered yet: their remotes may still run
+    /// them, and late answers are dropped.
     pub fn call(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, V::Output>> + Send + 'a {
         let _ = self.item;
         let (here, timeout, remotes) = (self.here, self.timeout, self.remotes);
@@ -797,6 +801,10 @@ impl<'a, P: Peer, V: PlacedFunction> Each<'a, P, V> {
     }
 
     /// Calls the function one way on every selected remote; one queuing result per remote.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may have queued the call for some of the
+    /// remotes and not for others.
     pub fn tell(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
         let _ = self.item;
         let (here, remotes) = (self.here, self.remotes);
@@ -877,6 +885,9 @@ impl<'a, P: Peer, V: PlacedFunction> All<'a, P, V> {
     }
 
     /// Calls the function on every connected remote at once; one result per remote.
+    ///
+    /// # Cancel safety
+    /// As for [`Each::call`].
     pub fn call(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, V::Output>> + Send + 'a {
         let _ = self.item;
         let (here, timeout, tie) = (self.here, self.timeout, self.tie);
@@ -885,6 +896,9 @@ impl<'a, P: Peer, V: PlacedFunction> All<'a, P, V> {
     }
 
     /// Calls the function one way on every connected remote; one queuing result per remote.
+    ///
+    /// # Cancel safety
+    /// As for [`Each::tell`].
     pub fn tell(self, args: V::Args) -> impl Future<Output = PerRemote<V::Peer, ()>> + Send + 'a {
         let _ = self.item;
         let (here, tie) = (self.here, self.tie);

@@ -39,7 +39,6 @@ mod block;
 mod cli;
 mod connection;
 mod core;
-/// Creating and loading cluster credentials.
 pub mod credentials;
 mod error;
 mod here;

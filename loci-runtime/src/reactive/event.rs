@@ -171,6 +171,10 @@ impl<T: 'static> Event<T> {
     /// }
     /// # }
     /// ```
+    ///
+    /// # Cancel safety
+    /// The occurrence is fired when `send` is called, before the future is first polled, so
+    /// dropping the future loses nothing: it only stops waiting for room.
     pub fn send(&self, value: T) -> impl std::future::Future<Output = ()> + Send + 'static {
         let ((), backlog) = super::backlog::collect(|| self.fire(value));
         backlog.wait()
