@@ -117,6 +117,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Replaces a `--listen HOST:0` (or `--listen=HOST:0`) in `args` with the address the port
+/// 0 turned into, `given`.
+fn listen_again_on(args: &mut [String], given: SocketAddr) {
+    let any_port = |value: &str| value.parse::<SocketAddr>().is_ok_and(|addr| addr.port() == 0);
+    for index in 0..args.len() {
+        if args[index] == "--listen" && args.get(index + 1).is_some_and(|value| any_port(value)) {
+            args[index + 1] = given.to_string();
+        } else if args[index].strip_prefix("--listen=").is_some_and(any_port) {
+            args[index] = format!("--listen={given}");
+        }
+    }
+}
+
 fn not_found(name: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("no process named `{name}` in this launch"))
 }
@@ -445,6 +458,13 @@ impl Launch {
         addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("no address in `{line}`")))
     }
 
+    /// The address process `name` logged that it listens on, if it has by now.
+    fn given_listen_addr(&self, name: &str) -> Option<SocketAddr> {
+        let output = self.output(name);
+        let line = output.iter().find(|line| line.contains("local_addr="))?;
+        line.rsplit("local_addr=").next()?.trim().parse().ok()
+    }
+
     fn signal(&mut self, name: &str, signal: libc::c_int) -> io::Result<()> {
         let process = self.process(name)?;
         // An exited child keeps its id until reaped; once reaped, the id may be another's.
@@ -487,13 +507,19 @@ impl Launch {
     }
 
     /// Kills the process if it still runs and starts it again with the same executable,
-    /// arguments and environment; its output is then the new process's.
+    /// arguments and environment; its output is then the new process's. A process started
+    /// with `--listen HOST:0` is started again on the port it was given, so that its remotes
+    /// find it where it was.
     pub fn restart(&mut self, name: &str) -> io::Result<()> {
         let index = self.processes.iter().position(|process| process.name == name).ok_or_else(|| not_found(name))?;
+        let given = self.given_listen_addr(name);
         let old = &mut self.processes[index];
         let _ = old.child.kill();
         let _ = old.child.wait();
-        let (run, exe, args, env) = (old.run + 1, old.exe.clone(), old.args.clone(), old.env.clone());
+        let (run, exe, mut args, env) = (old.run + 1, old.exe.clone(), old.args.clone(), old.env.clone());
+        if let Some(given) = given {
+            listen_again_on(&mut args, given);
+        }
         // The same credentials as before: a restarted instance is the same instance.
         let credentials = self.credentials_of(name, &exe, &args)?;
         let process = self.spawn(name.to_owned(), run, exe, args, env, credentials)?;
@@ -538,5 +564,26 @@ impl Drop for Launch {
         if let Some(dir) = &self.credentials {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_again_on;
+
+    #[test]
+    fn a_restart_listens_on_the_port_that_port_0_became() {
+        let given = "127.0.0.1:40123".parse().unwrap();
+        let mut args: Vec<String> =
+            ["--listen", "127.0.0.1:0", "--connect", "a=127.0.0.1:0"].iter().map(|arg| arg.to_string()).collect();
+        listen_again_on(&mut args, given);
+        assert_eq!(args, ["--listen", "127.0.0.1:40123", "--connect", "a=127.0.0.1:0"]);
+        let mut args = vec!["--listen=0.0.0.0:0".to_owned()];
+        listen_again_on(&mut args, given);
+        assert_eq!(args, ["--listen=127.0.0.1:40123"]);
+        // A fixed port stays as it was.
+        let mut args = vec!["--listen".to_owned(), "127.0.0.1:7000".to_owned()];
+        listen_again_on(&mut args, given);
+        assert_eq!(args, ["--listen", "127.0.0.1:7000"]);
     }
 }

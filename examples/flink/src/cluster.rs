@@ -2,7 +2,6 @@
 //! tests.
 
 use std::io;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,12 +32,6 @@ impl Executables {
     }
 }
 
-/// A UDP port free right now on loopback: a TaskManager keeps its port across restarts, so
-/// that its runners find it again.
-pub fn free_port() -> io::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// How to start one TaskManager.
 #[derive(Debug, Clone)]
 pub struct TaskManagerPlan {
@@ -65,14 +58,13 @@ pub fn start_task_manager(
     job_manager: &str,
     plan: &TaskManagerPlan,
 ) -> io::Result<()> {
-    let listen = format!("127.0.0.1:{}", free_port()?);
     let extra = plan.extra_slots.to_string();
     launch.start(
         &plan.name,
         &exes.task_manager,
-        &["--listen", &listen, "--connect", job_manager, "--extra-slots", &extra],
+        &["--listen", "127.0.0.1:0", "--connect", job_manager, "--extra-slots", &extra],
     )?;
-    let connect = format!("taskmanager={listen}");
+    let connect = format!("taskmanager={}", launch.listen_addr(&plan.name)?);
     let pace = plan.pace_ms.to_string();
     for runner in 1..=plan.runners {
         launch.start(
