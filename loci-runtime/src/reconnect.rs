@@ -51,6 +51,24 @@ impl Reconnect {
     }
 }
 
+/// Jitter for dial delays: a xorshift sequence seeded by the instance and its tie, so that
+/// instances that start together, or lose the same remote, do not dial in lockstep.
+pub(crate) struct Jitter(u64);
+
+impl Jitter {
+    pub fn new(instance: u64, tie: u16) -> Self {
+        // Xorshift never leaves 0.
+        Jitter((instance ^ u64::from(tie)) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// Waits for a lost `Single` remote's tie `tie` (to peer kind `peer`) to be connected again;
 /// ends the instance with `lost` if it is not within `give_up`.
 pub(crate) async fn await_single(core: Arc<Core>, peer: u16, tie: u16, give_up: Option<Duration>, lost: Error) {

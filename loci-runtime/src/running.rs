@@ -66,7 +66,7 @@ pub(crate) async fn supervise<P: Peer>(here: Here<P>, tie: u16, target: String, 
     let policy = core.reconnect;
     let peer = core.spec.tie(core.local, tie).map_or(0, |tie| tie.peer);
     let peer_name = core.spec.peer_name(peer);
-    let mut jitter = core.instance ^ u64::from(tie);
+    let mut jitter = crate::reconnect::Jitter::new(core.instance, tie);
     loop {
         // Wait until this target's connection is gone.
         let changed = &core.topology[usize::from(peer)].changed;
@@ -82,10 +82,7 @@ pub(crate) async fn supervise<P: Peer>(here: Here<P>, tie: u16, target: String, 
         tracing::info!(%target, "lost the {peer_name} at {target}; dialling it again");
         let mut attempt = 0;
         instance = loop {
-            jitter ^= jitter << 13;
-            jitter ^= jitter >> 7;
-            jitter ^= jitter << 17;
-            tokio::time::sleep(policy.delay(attempt, jitter)).await;
+            tokio::time::sleep(policy.delay(attempt, jitter.next())).await;
             attempt = attempt.saturating_add(1);
             match dial_target(&here, tie, &target).await {
                 Ok(instance) => break instance,
@@ -123,6 +120,7 @@ impl<P: Peer> Running<P> {
         let spec = self.here.core.spec;
         let peer_name = spec.peer_name(spec.tie(P::INDEX, tie).map_or(0, |tie| tie.peer));
         let mut attempt = 0;
+        let mut jitter = crate::reconnect::Jitter::new(self.here.core.instance, tie);
         let mut told_full = false;
         loop {
             let (reason, retry) = match dial_target(&self.here, tie, target).await {
@@ -145,7 +143,9 @@ impl<P: Peer> Running<P> {
             if !retry || tokio::time::Instant::now() >= deadline {
                 return Err(Error::Connect { peer: peer_name.to_owned(), target: target.to_owned(), reason });
             }
-            tokio::time::sleep(self.here.core.reconnect.delay(attempt, 0).min(Duration::from_millis(200))).await;
+            // At start the remote is usually on its way up: back off no further than the second
+            // step (200 ms by default), jittered.
+            tokio::time::sleep(self.here.core.reconnect.delay(attempt.min(1), jitter.next())).await;
             attempt += 1;
         }
     }
