@@ -810,7 +810,7 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
             Item::Fn(func) if crate::model::here_peer_in(&func.sig).is_some() => None,
             Item::Fn(func) => {
                 let mut func = func.clone();
-                func.attrs.retain(|a| !a.path().is_ident("once") && !a.path().is_ident("lossy"));
+                func.attrs.retain(|a| !["once", "lossy", "peer"].iter().any(|name| a.path().is_ident(name)));
                 // Remote blocks and spores are only understood by the full expansion.
                 if uses_lifted_macros(func.block.to_token_stream()) {
                     func.block = Box::new(syn::parse_quote!({ ::core::unreachable!() }));
@@ -829,7 +829,14 @@ pub fn fallback(module: &ItemMod) -> TokenStream {
                 strip(&mut item.attrs);
                 first(&item.ident).then(|| item.into_token_stream())
             }
-            other => Some(other.into_token_stream()),
+            // `#[peer]` or `#[on]` on another item is reported already; the attribute goes.
+            other => {
+                let mut other = other.clone();
+                if let Some(attrs) = crate::parse::item_attrs_mut(&mut other) {
+                    strip(attrs);
+                }
+                Some(other.into_token_stream())
+            }
         })
         .collect();
     let (attrs, vis, ident) = (&module.attrs, &module.vis, &module.ident);

@@ -59,6 +59,12 @@ struct RemoteBlock {
 
 impl Parse for RemoteBlock {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        // A block written without the context it is sent from starts with its closure.
+        if input.peek(Token![|]) || input.peek(Token![async]) || input.peek(Token![move]) {
+            return Err(input.error(
+                "a remote block starts with the context of the code it is written in, the one that sends it: `remote!(ctx, |remote_ctx: &Here<Peer>| ..)`",
+            ));
+        }
         let ctx = input.parse()?;
         input.parse::<Token![,]>()?;
         let captures = CaptureList::parse_optional(input)?;

@@ -342,14 +342,22 @@ fn signature(errors: &Errors, func: &ItemFn) -> (Option<Context>, Vec<(Pat, Type
     for (index, input) in func.sig.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(receiver) => errors.spanned(receiver, "placed functions are free functions; remove `self`"),
-            FnArg::Typed(arg) => match here_peer(&arg.ty) {
-                Some(peer) if index == 0 => {
-                    context =
-                        Some(Context { peer, by_ref: matches!(*arg.ty, Type::Reference(_)), ty: (*arg.ty).clone() })
+            FnArg::Typed(arg) => {
+                match here_peer(&arg.ty) {
+                    Some(peer) if index == 0 => {
+                        context =
+                            Some(Context { peer, by_ref: matches!(*arg.ty, Type::Reference(_)), ty: (*arg.ty).clone() })
+                    }
+                    Some(_) => {
+                        let (pat, name) = (&arg.pat, &func.sig.ident);
+                        errors.spanned(
+                        arg,
+                        format!("the `Here<..>` context must be the first parameter of `{name}`: move `{}` to the front", quote::quote!(#pat)),
+                    );
+                    }
+                    None => params.push(((*arg.pat).clone(), (*arg.ty).clone())),
                 }
-                Some(_) => errors.spanned(&arg.ty, "the `Here<..>` context must be the first parameter"),
-                None => params.push(((*arg.pat).clone(), (*arg.ty).clone())),
-            },
+            }
         }
     }
     (context, params)

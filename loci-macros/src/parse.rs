@@ -1,7 +1,6 @@
 //! Phase 1: read the module's items and the `#[peer]` / `#[on]` attributes.
 
 use syn::parse::Parse;
-use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Item, ItemFn, ItemMod, ItemStruct};
 
 use crate::Errors;
@@ -43,9 +42,10 @@ impl syn::parse::Parse for TieDecl {
             (None, first)
         };
         if !input.peek(syn::Token![=]) {
-            return Err(input.error(format!(
-                "a tie names a peer and its multiplicity: `{peer} = Single` (or `Optional`, `Multiple`), with an optional name in front: `next: {peer} = Single`"
-            )));
+            return Err(syn::Error::new(
+                peer.span(),
+                format!("a tie names a peer and its multiplicity: `{peer} = Single` (or `Optional`, `Multiple`), with an optional name in front: `next: {peer} = Single`"),
+            ));
         }
         input.parse::<syn::Token![=]>()?;
         let multiplicity: Ident = input.parse()?;
@@ -98,6 +98,9 @@ pub fn module(errors: &Errors, module: &ItemMod) -> Option<Module> {
             }
             Item::Fn(func) => {
                 unplaced_fn(errors, func);
+                if let Some(attr) = func.attrs.iter().find(|attr| attr.path().is_ident("peer")) {
+                    errors.spanned(attr, "`#[peer]` marks a unit struct: `#[peer] pub struct Node;`");
+                }
                 parsed.shared.push(item.clone());
             }
             Item::Verbatim(tokens) => match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
@@ -116,14 +119,15 @@ pub fn module(errors: &Errors, module: &ItemMod) -> Option<Module> {
                 _ => parsed.shared.push(item.clone()),
             },
             other => {
-                for attr in item_attrs(other) {
+                let mut other = other.clone();
+                for attr in item_attrs_mut(&mut other).map_or(&[][..], |attrs| &attrs[..]) {
                     if attr.path().is_ident("on") {
                         errors.spanned(attr, "only functions can be placed with `#[on(..)]`; a placed value is a function returning it, e.g. `#[on(Node)] fn message() -> Event<String>`");
                     } else if attr.path().is_ident("peer") {
                         errors.spanned(attr, "`#[peer]` marks a unit struct: `#[peer] pub struct Node;`");
                     }
                 }
-                parsed.shared.push(other.clone());
+                parsed.shared.push(other);
             }
         }
     }
@@ -134,19 +138,20 @@ fn has_attr(attrs: &[Attribute], name: &str) -> bool {
     attrs.iter().any(|attr| attr.path().is_ident(name))
 }
 
-fn item_attrs(item: &Item) -> &[Attribute] {
+/// The attributes of an item other than a function or a struct, where it has them.
+pub fn item_attrs_mut(item: &mut Item) -> Option<&mut Vec<Attribute>> {
     match item {
-        Item::Const(i) => &i.attrs,
-        Item::Enum(i) => &i.attrs,
-        Item::Impl(i) => &i.attrs,
-        Item::Mod(i) => &i.attrs,
-        Item::Static(i) => &i.attrs,
-        Item::Struct(i) => &i.attrs,
-        Item::Trait(i) => &i.attrs,
-        Item::Type(i) => &i.attrs,
-        Item::Union(i) => &i.attrs,
-        Item::Use(i) => &i.attrs,
-        _ => &[],
+        Item::Const(i) => Some(&mut i.attrs),
+        Item::Enum(i) => Some(&mut i.attrs),
+        Item::Impl(i) => Some(&mut i.attrs),
+        Item::Mod(i) => Some(&mut i.attrs),
+        Item::Static(i) => Some(&mut i.attrs),
+        Item::Struct(i) => Some(&mut i.attrs),
+        Item::Trait(i) => Some(&mut i.attrs),
+        Item::Type(i) => Some(&mut i.attrs),
+        Item::Union(i) => Some(&mut i.attrs),
+        Item::Use(i) => Some(&mut i.attrs),
+        _ => None,
     }
 }
 
@@ -224,15 +229,12 @@ fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
             continue;
         }
         match attr.parse_args::<Ident>() {
-            Ok(peer) => peers.push((peer, attr.span())),
+            Ok(peer) => peers.push((peer, attr)),
             Err(_) => errors.spanned(&attr, "`#[on(..)]` names the one peer the item is placed on, e.g. `#[on(Node)]`"),
         }
     }
     if peers.len() > 1 {
-        errors.push(syn::Error::new(
-            peers[1].1,
-            format!("`{}` is placed twice; an item lives on exactly one peer", func.sig.ident),
-        ));
+        errors.spanned(&peers[1].1, format!("`{}` is placed twice; an item lives on exactly one peer", func.sig.ident));
         return None;
     }
     let (peer, _) = peers.into_iter().next()?;

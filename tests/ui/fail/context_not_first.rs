@@ -1,0 +1,17 @@
+#[loci::multitier]
+mod chat {
+    use loci::Here;
+
+    #[peer(ties(Client = Multiple))]
+    pub struct Server;
+
+    #[peer(ties(Server = Single))]
+    pub struct Client;
+
+    #[on(Server)]
+    pub fn scaled(factor: u32, ctx: &Here<Server>) -> u32 {
+        factor
+    }
+}
+
+fn main() {}

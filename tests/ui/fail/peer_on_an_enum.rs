@@ -1,0 +1,18 @@
+#[loci::multitier]
+mod chat {
+    use loci::Here;
+
+    #[peer(ties(Client = Multiple))]
+    pub struct Server;
+
+    #[peer(ties(Server = Single))]
+    pub struct Client;
+
+    #[peer]
+    pub enum Side {
+        Left,
+        Right,
+    }
+}
+
+fn main() {}

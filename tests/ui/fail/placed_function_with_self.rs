@@ -1,0 +1,17 @@
+#[loci::multitier]
+mod chat {
+    use loci::Here;
+
+    #[peer(ties(Client = Multiple))]
+    pub struct Server;
+
+    #[peer(ties(Server = Single))]
+    pub struct Client;
+
+    #[on(Server)]
+    pub fn status(self) -> u32 {
+        0
+    }
+}
+
+fn main() {}

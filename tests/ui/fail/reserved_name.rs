@@ -1,0 +1,16 @@
+#[loci::multitier]
+mod chat {
+    use loci::Here;
+
+    #[peer(ties(Client = Multiple))]
+    pub struct Server;
+
+    #[peer(ties(Server = Single))]
+    pub struct Client;
+
+    pub fn __loci_helper() -> u32 {
+        0
+    }
+}
+
+fn main() {}
