@@ -764,7 +764,8 @@ async fn wait_for_reader(out: Arc<Outbound>, target: usize, quic: quinn::Connect
 static DROPPED_OCCURRENCES: AtomicU64 = AtomicU64::new(0);
 
 /// How many occurrences of `#[lossy]` events this process has dropped for slow subscribers
-/// (whose send buffer was full) since it started. Other events are never dropped.
+/// (whose send buffer was full) since it started, over all its instances; one instance's count
+/// is [`Here::dropped_occurrences`]. Other events are never dropped.
 pub fn dropped_occurrences() -> u64 {
     DROPPED_OCCURRENCES.load(Ordering::Relaxed)
 }
@@ -805,6 +806,7 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
         // number is taken and the frame queued under one lock, so numbers go out in order even
         // when several threads fire at once.
         let next = std::sync::Mutex::new(0u64);
+        let dropped_here = Arc::clone(&here.core.dropped_occurrences);
         Arc::new(move |payload: &[u8]| {
             if !fits(payload, &remote) {
                 return;
@@ -815,7 +817,8 @@ fn serve_subscribe<P: Peer>(here: &Here<P>, connection: &Arc<Connection>, item: 
             let pushed = out.try_push_within(&Header::Sample { item, seq }, payload, LOSSY_LIMIT);
             drop(next);
             if pushed == Push::Full {
-                let dropped = DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed) + 1;
+                DROPPED_OCCURRENCES.fetch_add(1, Ordering::Relaxed);
+                let dropped = dropped_here.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     tracing::debug!(%remote, dropped, "send buffer full: dropped occurrences of a lossy event");
                 }

@@ -422,6 +422,9 @@ pub(crate) struct Core {
     pub max_window: AtomicU64,
     /// How long a large frame may take to arrive besides a second per MiB, in milliseconds.
     pub frame_deadline_ms: AtomicU64,
+    /// Occurrences of this instance's `#[lossy]` events dropped for slow subscribers. Shared
+    /// with the subscriptions' sinks, which must not hold the `Core` (its values hold them).
+    pub dropped_occurrences: Arc<AtomicU64>,
     /// The certificates refused now: checked again at admission and after registering, so a
     /// connection that passed TLS before the list grew is refused too.
     pub deny: Mutex<Arc<crate::credentials::DenyList>>,
@@ -452,6 +455,7 @@ impl Core {
             deny: Mutex::new(Arc::default()),
             max_window: AtomicU64::new(u64::from(crate::inbound::BASE_WINDOW)),
             frame_deadline_ms: AtomicU64::new(crate::inbound::DEFAULT_FRAME_DEADLINE.as_millis() as u64),
+            dropped_occurrences: Arc::new(AtomicU64::new(0)),
             this: this.clone(),
             spec,
             local,

@@ -54,6 +54,12 @@ impl<P: Peer> Here<P> {
         self.core.instance
     }
 
+    /// How many occurrences of this instance's `#[lossy]` events it has dropped for slow
+    /// subscribers (whose send buffer was full). Other events are never dropped.
+    pub fn dropped_occurrences(&self) -> u64 {
+        self.core.dropped_occurrences.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The item `item` placed on this peer, without the network: the instance's value of a
     /// placed value (`Event`, `Signal`, `Var`, `Local<T>`, or an `Arc<T>` of a `#[once]` value),
     /// or a [`LocalCall`] of a placed function.
