@@ -51,14 +51,14 @@ fn lifted(errors: &Errors, model: &Model) {
         let block = &model.items[site.item];
         let (owner, caller, target) = (&site.owner, &site.caller, &block.peer);
         for ident in first_uses(&site.outside.uncaptured) {
-            errors.spanned(
+            errors.in_body(
                 ident,
                 format!("`{ident}` is a local variable of `{owner}`, which runs on `{caller}`, but this block runs on a `{target}`: add it to the captures, `capture({ident})`, so that its value travels with the block"),
             );
         }
         let own = first_param(&block.func).map_or_else(|| "its own context".to_owned(), |name| format!("`{name}`"));
         for ident in first_uses(&site.outside.context) {
-            errors.spanned(
+            errors.in_body(
                 ident,
                 format!("`{ident}` is the context of `{caller}`, where `{owner}` runs, but this block runs on a `{target}`: use the block's own context, {own}"),
             );
@@ -67,14 +67,14 @@ fn lifted(errors: &Errors, model: &Model) {
     for spore in &model.spores {
         let owner = &spore.owner;
         for ident in first_uses(&spore.outside.uncaptured) {
-            errors.spanned(
+            errors.in_body(
                 ident,
                 format!("`{ident}` is a local variable of `{owner}`, and a spore carries only what it captures: add it to the captures, `capture({ident})`"),
             );
         }
         let caller = spore.outside.context_peer.as_ref().map_or_else(String::new, |peer| format!(" of `{peer}`"));
         for ident in first_uses(&spore.outside.context) {
-            errors.spanned(
+            errors.in_body(
                 ident,
                 format!("`{ident}` is the context{caller} where `{owner}` runs, but a spore runs wherever it is applied: give the spore a context parameter, `|ctx: &Here<Peer>, input: In|`, and use that"),
             );
@@ -468,7 +468,7 @@ impl<'a> BodyCheck<'a> {
         let ident = path.path.get_ident()?;
         let item = self.model.items.iter().find(|item| item.ident() == ident)?;
         if self.shadowed.iter().any(|binding| binding == ident) {
-            self.errors.spanned(
+            self.errors.in_body(
                 ident,
                 format!("`{ident}` here is a local variable: a `let` above binds that name and shadows the placed item `{ident}`; give the variable another name (say `{ident}_value`) so that `{ident}` still names the item"),
             );
@@ -490,7 +490,7 @@ impl<'a> BodyCheck<'a> {
         let Some((name, item)) = self.placed_item(arg) else { return };
         let (peer, owner, placed_on) = (self.peer, self.owner, &item.peer);
         if let Kind::Local { .. } = item.kind {
-            self.errors.spanned(
+            self.errors.in_body(
                 arg,
                 format!("`{name}` is local to `{placed_on}`: local state never leaves a `{placed_on}` instance, so it cannot be reached remotely; read it with `ctx.local({name})` in code placed on `{placed_on}`, or expose what remotes need through a placed function that reads it"),
             );
@@ -499,7 +499,7 @@ impl<'a> BodyCheck<'a> {
         if let Some(requester) = &item.requester {
             if &requester.peer != peer {
                 let q = &requester.peer;
-                self.errors.spanned(
+                self.errors.in_body(
                     arg,
                     format!("only `{q}` may reach `{name}`: it takes the requesting `&Remote<{q}>`, and `{owner}` runs on `{peer}`; reach it from code placed on `{q}`, or drop the requester parameter to let every tied peer reach it"),
                 );
@@ -508,7 +508,7 @@ impl<'a> BodyCheck<'a> {
         }
         let ties_known = self.model.peers.iter().all(|peer| !peer.broken);
         if placed_on == peer && ties_known && !self.self_tied() {
-            self.errors.spanned(
+            self.errors.in_body(
                 arg,
                 format!(
                     "`{name}` is placed on `{peer}` itself, where `{owner}` runs: use it with `ctx.local({name})`; remote access needs a tie to another peer (or `{peer} = Multiple` in the ties of `{peer}` to reach other `{peer}`s)"
@@ -541,7 +541,7 @@ impl<'a> BodyCheck<'a> {
         } else {
             format!("name a tie of `{peer}` to `{target}` instead: {}", named.join(", "))
         };
-        self.errors.spanned(
+        self.errors.in_body(
             &call.args[0],
             format!("`{tie_name}` ties `{peer}` to `{}`, but {what} on `{target}`; {instead}", tie.peer),
         );
@@ -585,7 +585,7 @@ impl<'a> BodyCheck<'a> {
         let Some((name, item)) = self.placed_item(arg) else { return };
         let (peer, owner, placed_on) = (self.peer, self.owner, &item.peer);
         if placed_on != peer {
-            self.errors.spanned(
+            self.errors.in_body(
                 arg,
                 format!(
                     "`{name}` is placed on `{placed_on}`, but `{owner}` runs on `{peer}`, so `ctx.local` cannot read it; use remote access: `ctx.remote({name})`"
@@ -597,7 +597,7 @@ impl<'a> BodyCheck<'a> {
                 Kind::Function => format!("`{name}` takes the requesting `&Remote<{q}>`, so it can only be called by a `{q}`; move the part `{peer}` needs into a plain `fn` taking `&Here<{peer}>` and call that from both"),
                 _ => format!("`{name}` is computed per requesting `{q}`, so there is no one local value to read; build the shared part as a placed value of its own and read that with `ctx.local`"),
             };
-            self.errors.spanned(arg, what);
+            self.errors.in_body(arg, what);
         }
     }
 }
@@ -659,7 +659,7 @@ impl<'ast> Visit<'ast> for BodyCheck<'_> {
                     "`{name}` is placed on `{placed_on}`, but `{owner}` runs on `{peer}`, so it cannot be used as if it were local; reach it through the tie from `{peer}` to `{placed_on}`: `ctx.remote({name})` with `.as_local()`, `.from(&remote)` or `.from_all()`"
                 )
             };
-            self.errors.spanned(call, message);
+            self.errors.in_body(call, message);
         }
         visit::visit_expr_call(self, call);
     }

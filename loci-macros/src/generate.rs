@@ -787,6 +787,35 @@ fn uses_lifted_macros(tokens: TokenStream) -> bool {
     false
 }
 
+/// Replaces the body of every function of the module with `unreachable!()`, for a module
+/// emitted next to errors found only inside bodies: the compilation fails with those errors,
+/// and nothing of the bodies can add more. A function returning `impl Trait` keeps its body,
+/// which `unreachable!()` could not stand in for.
+pub fn stub_bodies(model: &mut Model) {
+    fn stub(func: &mut syn::ItemFn) {
+        if matches!(&func.sig.output, syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::ImplTrait(_))) {
+            return;
+        }
+        func.block = Box::new(syn::parse_quote!({ ::core::unreachable!() }));
+        func.attrs.push(syn::parse_quote!(#[allow(unused)]));
+    }
+    model.items.iter_mut().for_each(|item| stub(&mut item.func));
+    model.mains.iter_mut().for_each(|main| stub(&mut main.func));
+    model.spores.iter_mut().for_each(|spore| stub(&mut spore.func));
+    for item in &mut model.shared {
+        if let Item::Fn(func) = item {
+            if crate::model::here_peer_in(&func.sig).is_some() {
+                // Checked as code of its peer: the errors may be in it.
+                stub(func);
+            } else {
+                // Kept: it was not checked, so none of the errors is in it; a variable it
+                // bound for a block or spore whose body is replaced is not a mistake of its own.
+                func.attrs.push(syn::parse_quote!(#[allow(unused)]));
+            }
+        }
+    }
+}
+
 /// What is emitted next to the errors: the module with placement stripped and every placed
 /// item reduced to its handle, so that code naming the items does not add follow-up errors.
 pub fn fallback(module: &ItemMod) -> TokenStream {

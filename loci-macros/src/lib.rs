@@ -39,8 +39,18 @@ fn expand(args: TokenStream2, module: syn::ItemMod) -> TokenStream2 {
     if let Some(model) = &model {
         check::module(&errors, model);
     }
+    let only_in_bodies = errors.only_in_bodies();
     match (errors.finish(), model) {
         (None, Some(model)) => generate::module(&model),
+        // The architecture holds and only code inside functions is wrong: the module is
+        // emitted whole with every function body replaced, so that code using it, inside or
+        // outside the module, type-checks and the errors stay the only ones.
+        (Some(error), Some(mut model)) if only_in_bodies => {
+            generate::stub_bodies(&mut model);
+            let error = error.to_compile_error();
+            let module = generate::module(&model);
+            quote::quote! { #error #module }
+        }
         (error, _) => {
             let error = error.map(|e| e.to_compile_error());
             let fallback = generate::fallback(&module);
@@ -55,15 +65,29 @@ fn expand(args: TokenStream2, module: syn::ItemMod) -> TokenStream2 {
 pub(crate) struct Errors {
     errors: RefCell<Vec<syn::Error>>,
     finished: std::cell::Cell<bool>,
+    /// Whether an error is about the module's architecture or declarations, not only about
+    /// code inside function bodies.
+    beyond_bodies: std::cell::Cell<bool>,
 }
 
 impl Errors {
     pub fn push(&self, error: syn::Error) {
+        self.beyond_bodies.set(true);
         self.errors.borrow_mut().push(error);
     }
 
     pub fn spanned(&self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
         self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// An error in the code of a function body, found on a model that is otherwise whole.
+    pub fn in_body(&self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.errors.borrow_mut().push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Whether every error so far is one [`Errors::in_body`] reported.
+    fn only_in_bodies(&self) -> bool {
+        !self.beyond_bodies.get()
     }
 
     fn finish(self) -> Option<syn::Error> {
