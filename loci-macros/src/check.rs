@@ -10,14 +10,9 @@ use crate::Errors;
 
 pub fn module(errors: &Errors, model: &Model) {
     names(errors, model);
-    // A peer whose declaration has a mistake may be missing ties: whatever the checks of ties
-    // would find then follows from that one mistake, which is reported already.
-    let ties_known = model.peers.iter().all(|peer| !peer.broken);
-    if ties_known {
-        ties(errors, model);
-        conflicting_backs(errors, model);
-    }
-    placements(errors, model, ties_known);
+    ties(errors, model);
+    conflicting_backs(errors, model);
+    placements(errors, model);
     mains(errors, model);
     bodies(errors, model);
     lifted(errors, model);
@@ -180,7 +175,9 @@ fn names(errors: &Errors, model: &Model) {
 }
 
 fn ties(errors: &Errors, model: &Model) {
-    for peer in &model.peers {
+    // A peer whose ties were not read whole is reported already: checking its ties, or ties
+    // back to it, would report what follows from that one mistake.
+    for peer in model.peers.iter().filter(|peer| !peer.ties_lost) {
         let mut unnamed: Vec<&Ident> = Vec::new();
         let mut named: Vec<&Ident> = Vec::new();
         for tie in &peer.ties {
@@ -219,7 +216,7 @@ fn ties(errors: &Errors, model: &Model) {
                 }
                 None => unnamed.push(&tie.peer),
             }
-            let Some(other) = model.peers.iter().find(|p| p.ident() == &tie.peer) else { continue };
+            let Some(other) = model.peers.iter().find(|p| p.ident() == &tie.peer && !p.ties_lost) else { continue };
             // A tie of the other peer that names an unknown peer is probably the missing one, misspelt.
             let misspelt = other.ties.iter().any(|t| !is_peer(model, &t.peer));
             let backs: Vec<String> =
@@ -272,7 +269,7 @@ fn ties(errors: &Errors, model: &Model) {
                 continue;
             };
             let to = &peer.ties[index].peer;
-            let Some(other) = model.peers.iter().find(|p| p.ident() == to) else { continue };
+            let Some(other) = model.peers.iter().find(|p| p.ident() == to && !p.ties_lost) else { continue };
             let fits = other.tie_called(theirs).is_some_and(|back| &other.ties[back].peer == peer.ident());
             if !fits {
                 let names: Vec<String> =
@@ -315,10 +312,12 @@ fn named_in_a_back(peer: &crate::model::Peer, other: &crate::model::Peer, tie: &
 /// two others: report it once per pair of peers.
 fn conflicting_backs(errors: &Errors, model: &Model) {
     let mut reported: Vec<(String, String)> = Vec::new();
-    for peer in &model.peers {
+    for peer in model.peers.iter().filter(|peer| !peer.ties_lost) {
         for (ours, theirs) in &peer.backs {
             let Some(index) = peer.tie_called(ours) else { continue };
-            let Some(other) = model.peers.iter().find(|p| p.ident() == &peer.ties[index].peer) else { continue };
+            let Some(other) = model.peers.iter().find(|p| p.ident() == &peer.ties[index].peer && !p.ties_lost) else {
+                continue;
+            };
             for (their_tie, their_back) in &other.backs {
                 let clash = (their_tie == theirs && their_back != ours) || (their_back == ours && their_tie != theirs);
                 // A ring's one declaration seen from both ends is the same pair.
@@ -364,7 +363,7 @@ fn context_peer(errors: &Errors, context: &Option<Context>, peer: &Ident, item: 
     }
 }
 
-fn placements(errors: &Errors, model: &Model, ties_known: bool) {
+fn placements(errors: &Errors, model: &Model) {
     for item in &model.items {
         if !is_peer(model, &item.peer) {
             unknown_peer(errors, model, &item.peer, &format!("in the placement of `{}`", item.ident()));
@@ -374,12 +373,12 @@ fn placements(errors: &Errors, model: &Model, ties_known: bool) {
         if let Some(requester) = &item.requester {
             if !is_peer(model, &requester.peer) {
                 unknown_peer(errors, model, &requester.peer, &format!("in the requester of `{}`", item.ident()));
-            } else if ties_known
-                && !model
-                    .peers
-                    .iter()
-                    .find(|p| p.ident() == &requester.peer)
-                    .is_some_and(|p| p.ties.iter().any(|t| t.peer == item.peer))
+            } else if !model
+                .peers
+                .iter()
+                .find(|p| p.ident() == &requester.peer)
+                // A peer whose ties were not read whole is reported already.
+                .is_some_and(|p| p.ties_lost || p.ties.iter().any(|t| t.peer == item.peer))
             {
                 let (name, placed_on, q) = (item.ident(), &item.peer, &requester.peer);
                 errors.spanned(
@@ -458,7 +457,7 @@ struct BodyCheck<'a> {
     errors: &'a Errors,
     peer: &'a Ident,
     owner: &'a Ident,
-    /// Local variables in scope that are named like a placed item.
+    /// Local variables in scope that are named like a placed item or a tie.
     shadowed: Vec<Ident>,
 }
 
@@ -482,7 +481,7 @@ impl<'a> BodyCheck<'a> {
             .peers
             .iter()
             .find(|p| p.ident() == self.peer)
-            .is_some_and(|p| p.ties.iter().any(|t| &t.peer == self.peer))
+            .is_some_and(|p| p.ties_lost || p.ties.iter().any(|t| &t.peer == self.peer))
     }
 
     /// `ctx.remote(item)`: the item must be reachable from the peer this body runs on.
@@ -506,8 +505,7 @@ impl<'a> BodyCheck<'a> {
                 return;
             }
         }
-        let ties_known = self.model.peers.iter().all(|peer| !peer.broken);
-        if placed_on == peer && ties_known && !self.self_tied() {
+        if placed_on == peer && !self.self_tied() {
             self.errors.in_body(
                 arg,
                 format!(
@@ -521,7 +519,7 @@ impl<'a> BodyCheck<'a> {
     /// the item or block is placed on. A name that is not a tie of this peer at all is left to
     /// the type check, whose message already says so at the name.
     fn over_tie(&self, call: &syn::ExprMethodCall) {
-        let Some(tie_name) = path_ident(&call.args[0]) else { return };
+        let Some(tie_name) = path_ident(&call.args[0]).filter(|name| !self.shadowed.contains(name)) else { return };
         let Some(here) = self.model.peers.iter().find(|p| p.ident() == self.peer) else { return };
         let Some(tie) = here.ties.iter().find(|tie| tie.name.as_ref() == Some(tie_name)) else { return };
         let Some((target, what)) = self.accessed(&call.receiver) else { return };
@@ -634,9 +632,13 @@ impl<'ast> Visit<'ast> for BodyCheck<'_> {
                     }
                     let mut names = Vec::new();
                     bound_names(&local.pat, &mut names);
-                    let items = &self.model.items;
-                    self.shadowed
-                        .extend(names.into_iter().filter(|name| items.iter().any(|item| item.ident() == name)));
+                    // Names of items, and of ties (a `let next = ..` is no longer the tie).
+                    let (items, peers) = (&self.model.items, &self.model.peers);
+                    let is_tie =
+                        |name: &Ident| peers.iter().flat_map(|p| &p.ties).any(|t| t.name.as_ref() == Some(name));
+                    self.shadowed.extend(
+                        names.into_iter().filter(|name| items.iter().any(|item| item.ident() == name) || is_tie(name)),
+                    );
                 }
                 other => self.visit_stmt(other),
             }

@@ -71,8 +71,9 @@ pub struct Peer {
     pub ties: Vec<Tie>,
     /// `back(next = prev)` as written.
     pub backs: Vec<(Ident, Ident)>,
-    /// Its `#[peer]` could not be read whole (reported already), so its ties may be missing.
-    pub broken: bool,
+    /// Its `#[peer(..)]` could not be read whole (reported already), so ties may be missing:
+    /// the checks that a missing tie would fail are skipped for it.
+    pub ties_lost: bool,
 }
 
 impl Peer {
@@ -247,7 +248,7 @@ fn peer(decl: PeerDecl) -> Peer {
             Tie { name: tie.name, peer: tie.peer, multiplicity, written: tie.multiplicity, back: None }
         })
         .collect();
-    Peer { decl: decl.item, ties, backs: decl.backs, broken: decl.broken }
+    Peer { decl: decl.item, ties, backs: decl.backs, ties_lost: decl.ties_lost }
 }
 
 /// Finds each tie's tie back. For tie `t` from `A` to `B`: the tie `A` names in `back(t = u)`;

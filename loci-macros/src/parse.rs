@@ -21,8 +21,8 @@ pub struct PeerDecl {
     /// `back(next = prev)`: a connection on this peer's tie `next` is on the tied peer's tie
     /// `prev` at the other end.
     pub backs: Vec<(Ident, Ident)>,
-    /// Its declaration could not be read whole (reported already): its ties may be missing.
-    pub broken: bool,
+    /// Its `#[peer(..)]` could not be read whole (reported already): ties may be missing.
+    pub ties_lost: bool,
 }
 
 /// `Registry = Single`, or with a name, `next: Node = Single`.
@@ -155,15 +155,22 @@ pub fn item_attrs_mut(item: &mut Item) -> Option<&mut Vec<Attribute>> {
     }
 }
 
-/// A peer's declaration; one with a mistake is kept (marked broken), so that the module's other
-/// uses of its name are not reported as unknown peers too.
+/// A peer's declaration; one with a mistake is kept, so that the module's other uses of its
+/// name are not reported as unknown peers too.
 fn peer(errors: &Errors, item: &ItemStruct) -> PeerDecl {
     let mut item = item.clone();
     let attrs = std::mem::take(&mut item.attrs);
     let mut ties = Vec::new();
     let mut backs = Vec::new();
-    let mut ok = true;
+    let mut ties_lost = false;
     for attr in attrs {
+        if attr.path().is_ident("on") {
+            errors.spanned(
+                &attr,
+                "only functions can be placed with `#[on(..)]`, and a peer is not placed; remove `#[on(..)]`",
+            );
+            continue;
+        }
         if !attr.path().is_ident("peer") {
             item.attrs.push(attr);
             continue;
@@ -193,14 +200,13 @@ fn peer(errors: &Errors, item: &ItemStruct) -> PeerDecl {
         backs.extend(backs_here);
         if let Err(error) = parsed {
             errors.push(error);
-            ok = false;
+            ties_lost = true;
         }
     }
     if !matches!(item.fields, syn::Fields::Unit) || !item.generics.params.is_empty() {
         errors.spanned(&item.ident, format!("a peer is a plain unit struct: `pub struct {};`", item.ident));
-        ok = false;
     }
-    PeerDecl { item, ties, backs, broken: !ok }
+    PeerDecl { item, ties, backs, ties_lost }
 }
 
 fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
@@ -215,6 +221,10 @@ fn placed(errors: &Errors, func: &ItemFn) -> Option<PlacedDecl> {
                 errors.spanned(&attr, "`#[once]` takes no arguments");
             }
             once = Some(attr);
+            continue;
+        }
+        if attr.path().is_ident("peer") {
+            errors.spanned(&attr, "`#[peer]` marks a unit struct: `#[peer] pub struct Node;`");
             continue;
         }
         if attr.path().is_ident("lossy") {
