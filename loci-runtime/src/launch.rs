@@ -508,8 +508,9 @@ impl Launch {
 
     /// Kills the process if it still runs and starts it again with the same executable,
     /// arguments and environment; its output is then the new process's. A process started
-    /// with `--listen HOST:0` is started again on the port it was given, so that its remotes
-    /// find it where it was.
+    /// with `--listen IP:0` (or `--listen=IP:0`) that has logged its address is started again
+    /// on the port it was given, so that its remotes find it where it was; a port 0 given
+    /// otherwise (a host name, `LOCI_LISTEN`) stays 0.
     pub fn restart(&mut self, name: &str) -> io::Result<()> {
         let index = self.processes.iter().position(|process| process.name == name).ok_or_else(|| not_found(name))?;
         let given = self.given_listen_addr(name);

@@ -81,13 +81,21 @@ pub(crate) async fn supervise<P: Peer>(here: Here<P>, tie: u16, target: String, 
         }
         tracing::info!(%target, "lost the {peer_name} at {target}; dialling it again");
         let mut attempt = 0;
+        let mut told_full = false;
         instance = loop {
             tokio::time::sleep(policy.delay(attempt, jitter.next())).await;
             attempt = attempt.saturating_add(1);
             match dial_target(&here, tie, &target).await {
                 Ok(instance) => break instance,
-                Err(DialError::Refused(reason) | DialError::Full(reason)) => {
+                Err(DialError::Refused(reason)) => {
                     tracing::warn!(%target, "the {peer_name} at {target} refused: {reason}")
+                }
+                // Most often the remote still holds this instance's lost connection until it
+                // times out there: said once.
+                Err(DialError::Full(reason)) => {
+                    if !std::mem::replace(&mut told_full, true) {
+                        tracing::info!(%target, "the {peer_name} at {target} refused for now ({reason}); trying again");
+                    }
                 }
                 Err(DialError::Failed { reason, .. }) => {
                     tracing::debug!(%target, attempt, "the {peer_name} at {target} is not back yet: {reason}")
@@ -144,8 +152,9 @@ impl<P: Peer> Running<P> {
                 return Err(Error::Connect { peer: peer_name.to_owned(), target: target.to_owned(), reason });
             }
             // At start the remote is usually on its way up: back off no further than the second
-            // step (200 ms by default), jittered.
-            tokio::time::sleep(self.here.core.reconnect.delay(attempt.min(1), jitter.next())).await;
+            // step (200 ms by default), jittered, at most 250 ms, and not past the deadline.
+            let delay = self.here.core.reconnect.delay(attempt.min(1), jitter.next()).min(Duration::from_millis(250));
+            tokio::time::sleep(delay.min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
             attempt += 1;
         }
     }

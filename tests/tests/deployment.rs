@@ -119,6 +119,13 @@ fn each_kubernetes_node_pod_gets_its_own_certificate() {
     };
     assert_eq!(env("LOCI_CREDENTIALS"), mount(node, "credentials"), "the node reads what the init container copied");
     assert_eq!(env("LOCI_NAME"), "$(POD_NAME)");
+    // Only the init container sees every node's key; the node sees its own, in memory.
+    let mounts = node["volumeMounts"].as_sequence().expect("volumeMounts");
+    assert!(mounts.iter().all(|m| m["name"].as_str() != Some("every-node")), "the node mounts every node's keys");
+    let volume = |name: &str| {
+        pod["volumes"].as_sequence().into_iter().flatten().find(|v| v["name"].as_str() == Some(name)).cloned()
+    };
+    assert_eq!(volume("credentials").expect("a credentials volume")["emptyDir"]["medium"].as_str(), Some("Memory"));
 
     // The Secret as the comment makes it: the CA certificate once, two files per pod.
     let scratch = std::env::temp_dir().join(format!("loci-k8s-{}", std::process::id()));
@@ -132,6 +139,7 @@ fn each_kubernetes_node_pod_gets_its_own_certificate() {
         std::fs::copy(issued.dir.join("instance.pem"), secret.join(format!("{pod}.instance.pem"))).unwrap();
         std::fs::copy(issued.dir.join("instance-key.pem"), secret.join(format!("{pod}.instance-key.pem"))).unwrap();
     }
+    std::fs::write(secret.join("deny.txt"), "# nobody yet\n").unwrap();
     let copied = scratch.join("copied");
     std::fs::create_dir_all(&copied).unwrap();
     let script = script.replace(&secret_at, secret.to_str().unwrap()).replace(&copied_at, copied.to_str().unwrap());
@@ -146,7 +154,8 @@ fn each_kubernetes_node_pod_gets_its_own_certificate() {
         std::fs::read(copied.join("instance-key.pem")).unwrap(),
         std::fs::read(scratch.join("node-1/instance-key.pem")).unwrap()
     );
-    for file in ["ca.pem", "instance.pem", "instance-key.pem"] {
+    assert_eq!(std::fs::read_to_string(copied.join("deny.txt")).unwrap(), "# nobody yet\n");
+    for file in ["ca.pem", "instance.pem", "instance-key.pem", "deny.txt"] {
         let mode = std::fs::metadata(copied.join(file)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o400, "{file}");
     }

@@ -224,7 +224,7 @@ fn a_process_restarted_on_its_address_takes_its_tie_over_at_once() {
 fn a_dialler_refused_for_a_full_tie_at_start_tries_again_until_its_connect_timeout() {
     let creds = credentials("topo-full");
     let jm =
-        Spawned::start(loci_tests::listening::<JobManager>(&creds, "jm").idle_timeout(Duration::from_millis(1000)));
+        Spawned::start(loci_tests::listening::<JobManager>(&creds, "jm").idle_timeout(Duration::from_millis(3000)));
     let monitor = Spawned::start(loci_tests::connecting::<Monitor>(&creds, "monitor", "jobmanager", jm.addr));
     wait_until(|| jm.here.remotes::<Monitor>().connected().len() == 1);
     // Gone without a word, from an address nobody dials from again: the job manager holds its
