@@ -329,6 +329,18 @@ impl<'a, P: Peer, V: PlacedEvent, M> Access<'a, P, V, EventKind, M> {
         Self::subscribe(self.here, remote)
     }
 
+    /// One local event per selected remote, in the order given; the event of a remote that
+    /// is gone stays empty.
+    pub fn from_each<'r>(
+        self,
+        remotes: impl IntoIterator<Item = &'r Remote<V::Peer>>,
+    ) -> PerRemoteEvents<V::Peer, V::Item>
+    where
+        V::Peer: 'r,
+    {
+        remotes.into_iter().map(|remote| (remote.clone(), Self::subscribe(self.here, remote))).collect()
+    }
+
     fn subscribe(here: &Here<P>, remote: &Remote<V::Peer>) -> Event<V::Item> {
         let Some(connection) = here.core.connection_to(&remote.info) else { return Event::new() };
         let route_id = here.core.next_route_id();
@@ -396,10 +408,27 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
 
     /// The signal of one particular remote, starting with its current value (this waits for it).
     pub async fn from(self, remote: &Remote<V::Peer>) -> Result<Signal<V::Item>, RemoteError> {
-        let disconnected = || RemoteError::Disconnected { remote: remote.to_string(), item: V::NAME };
-        let connection = self.here.core.connection_to(&remote.info).ok_or_else(disconnected)?;
-        let following = async { follow_signal::<V>(self.here, connection).await.ok_or_else(disconnected) };
-        within(self.timeout, || remote.to_string(), V::NAME, following).await
+        follow_one::<P, V>(self.here, remote, self.timeout).await
+    }
+
+    /// The signals of several particular remotes, each starting with its remote's current
+    /// value: waits for them all at once, each within the timeout; one result per remote, in
+    /// the order given.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the signals not received yet; those received are dropped,
+    /// and their remotes stop sending.
+    pub async fn from_each<'r>(
+        self,
+        remotes: impl IntoIterator<Item = &'r Remote<V::Peer>>,
+    ) -> PerRemote<V::Peer, Signal<V::Item>>
+    where
+        V::Peer: 'r,
+    {
+        let remotes: Vec<Remote<V::Peer>> = remotes.into_iter().cloned().collect();
+        let (here, timeout) = (self.here, self.timeout);
+        let signals = join_all(remotes.iter().map(|remote| follow_one::<P, V>(here, remote, timeout))).await;
+        remotes.into_iter().zip(signals).collect()
     }
 
     /// The value of every connected remote, updated as values change and remotes join or leave.
@@ -448,6 +477,18 @@ impl<'a, P: Peer, V: PlacedSignal, M: TieMultiplicity> Access<'a, P, V, SignalKi
         *crate::core::lock(&departures) = Some(observation);
         all.signal()
     }
+}
+
+/// Follows the signal `V` of `remote`, within `timeout`.
+async fn follow_one<P: Peer, V: PlacedSignal>(
+    here: &Here<P>,
+    remote: &Remote<V::Peer>,
+    timeout: Option<Duration>,
+) -> Result<Signal<V::Item>, RemoteError> {
+    let disconnected = || RemoteError::Disconnected { remote: remote.to_string(), item: V::NAME };
+    let connection = here.core.connection_to(&remote.info).ok_or_else(disconnected)?;
+    let following = async { follow_signal::<V>(here, connection).await.ok_or_else(disconnected) };
+    within(timeout, || remote.to_string(), V::NAME, following).await
 }
 
 /// A route that sets a local signal from a remote one: the signal is made with the first

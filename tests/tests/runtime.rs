@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use loci::RemoteError;
 use loci_tests::cluster::{
-    alerts, blob, crash, job_count, slow_echo, status, submit_task, Deployment, JobManager, Monitor, TaskManager,
+    alerts, blob, crash, free_slots, job_count, slow_echo, status, submit_task, Deployment, JobManager, Monitor,
+    TaskManager,
 };
 use loci_tests::{block_on, connecting, credentials, listening, wait_until, Spawned};
 
@@ -226,4 +227,46 @@ fn connecting_to_an_untied_peer_kind_is_a_configuration_error() {
     let error =
         Spawned::try_start(connecting::<TaskManager>(&creds, "tm", "monitor", monitor.addr)).err().unwrap().to_string();
     assert!(error.contains("`TaskManager` has no tie to `Monitor`"), "{error}");
+}
+
+#[test]
+fn events_and_signals_of_selected_remotes_come_one_per_remote_in_the_order_given() {
+    let (_creds, jm, tms) = cluster("each-reactive", 3);
+    let connected = jm.here.remotes::<TaskManager>().connected();
+    let pick = |name: &str| connected.iter().find(|remote| remote.name() == name).expect(name).clone();
+    let selected = [pick("tm2"), pick("tm0")];
+    tms[0].here.local(free_slots).set(10);
+    tms[2].here.local(free_slots).set(12);
+
+    let slots = block_on(jm.here.remote(free_slots).from_each(&selected));
+    let read: Vec<(String, u32)> =
+        slots.iter().map(|(remote, signal)| (remote.name().to_owned(), signal.as_ref().unwrap().get())).collect();
+    assert_eq!(read, [("tm2".to_owned(), 12), ("tm0".to_owned(), 10)]);
+    // Each follows its own remote.
+    tms[0].here.local(free_slots).set(11);
+    wait_until(|| slots[1].1.as_ref().unwrap().get() == 11);
+
+    let events = jm.here.remote(status).from_each(&selected);
+    assert_eq!(events.iter().map(|(remote, _)| remote.name()).collect::<Vec<_>>(), ["tm2", "tm0"]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _observations: Vec<_> = events
+        .iter()
+        .map(|(remote, event)| {
+            let (name, tx) = (remote.name().to_owned(), tx.clone());
+            event.observe(move |n| {
+                let _ = tx.send((name.clone(), *n));
+            })
+        })
+        .collect();
+    // Only the selected remotes serve it.
+    wait_until(|| tms[0].here.local(status).observer_count() == 1 && tms[2].here.local(status).observer_count() == 1);
+    assert_eq!(tms[1].here.local(status).observer_count(), 0);
+    for (index, tm) in tms.iter().enumerate() {
+        tm.here.local(status).fire(index as u64);
+    }
+    let mut got =
+        vec![rx.recv_timeout(Duration::from_secs(5)).unwrap(), rx.recv_timeout(Duration::from_secs(5)).unwrap()];
+    got.sort();
+    assert_eq!(got, [("tm0".to_owned(), 0), ("tm2".to_owned(), 2)]);
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "an occurrence from a remote not selected");
 }
