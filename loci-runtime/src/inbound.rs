@@ -11,7 +11,10 @@
 //! and grown then within the process-wide [`WINDOW_BUDGET`]. See `docs/reference/limits.md`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, as the timeout below uses: time paused in a simulation pauses both.
+use tokio::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::sync::{Semaphore, SemaphorePermit};
