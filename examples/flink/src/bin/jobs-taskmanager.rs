@@ -7,7 +7,7 @@ use clap::Parser;
 #[command(name = "jobs-taskmanager")]
 struct Args {
     /// Claim this many slots more than it has idle runners (to be overloaded on purpose)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "JOBS_EXTRA_SLOTS", default_value_t = 0)]
     extra_slots: u32,
     #[command(flatten)]
     loci: loci::InstanceArgs,

@@ -9,7 +9,7 @@ use clap::Parser;
 #[command(name = "jobs-taskrunner")]
 struct Args {
     /// Take at least this long per task, in milliseconds (to watch a demo)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "JOBS_PACE_MS", default_value_t = 0)]
     pace_ms: u64,
     #[command(flatten)]
     loci: loci::InstanceArgs,
